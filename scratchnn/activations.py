@@ -1,0 +1,138 @@
+"""Activation functions f and their backward passes, looked up by name with `get()`.
+
+Every activation works on Z of shape (n, M), one column per example. `forward(Z)`
+returns A = f(Z). `backward(Z, A, dA)` returns dL/dZ given dL/dA: for the element-wise
+functions that is dA ⊙ f'(Z), the product in BP1.2 and BP2.2; softmax, whose Jacobian is
+not diagonal, returns the Jacobian-vector product instead.
+"""
+
+import numpy as np
+
+
+class Activation:
+    name = ""
+
+    def forward(self, Z):
+        raise NotImplementedError
+
+    def derivative(self, Z, A):
+        """f'(Z), element-wise; A = f(Z) is passed so that it need not be recomputed."""
+        raise NotImplementedError
+
+    def backward(self, Z, A, dA):
+        return dA * self.derivative(Z, A)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Linear(Activation):
+    name = "linear"
+
+    def forward(self, Z):
+        return Z
+
+    def derivative(self, Z, A):
+        return np.ones_like(Z)
+
+    def backward(self, Z, A, dA):
+        return dA
+
+
+class Sigmoid(Activation):
+    """f(z) = 1 / (1 + e^-z), computed without overflow for either sign of z."""
+
+    name = "sigmoid"
+
+    def forward(self, Z):
+        E = np.exp(-np.abs(Z))  # in (0, 1], never overflows
+        return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
+
+    def derivative(self, Z, A):
+        return A * (1.0 - A)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, Z):
+        return np.tanh(Z)
+
+    def derivative(self, Z, A):
+        return 1.0 - A * A
+
+
+class ReLU(Activation):
+    """f(z) = max(0, z); f'(z) = 1 for z > 0 and 0 otherwise (as in Keras, f'(0) = 0)."""
+
+    name = "relu"
+
+    def forward(self, Z):
+        return np.maximum(Z, 0)
+
+    def derivative(self, Z, A):
+        return (Z > 0).astype(Z.dtype)
+
+    def backward(self, Z, A, dA):
+        return np.where(Z > 0, dA, 0).astype(dA.dtype, copy=False)
+
+
+class LeakyReLU(Activation):
+    """f(z) = z for z > 0, alpha * z otherwise; alpha = 0.2 as in keras.layers.LeakyReLU."""
+
+    name = "leaky_relu"
+
+    def __init__(self, alpha=0.2):
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0. Received: alpha={alpha}")
+        self.alpha = alpha
+
+    def forward(self, Z):
+        return np.where(Z > 0, Z, self.alpha * Z).astype(Z.dtype, copy=False)
+
+    def derivative(self, Z, A):
+        return np.where(Z > 0, 1.0, self.alpha).astype(Z.dtype)
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class Softmax(Activation):
+    """a_i = e^(z_i - max z) / sum_j e^(z_j - max z), column by column.
+
+    Its Jacobian is da_i/dz_j = a_i (1[i = j] - a_j), so backward returns
+    dZ = A ⊙ (dA - 1 (1ᵀ (A ⊙ dA))), the Jacobian-vector product per column.
+    """
+
+    name = "softmax"
+
+    def forward(self, Z):
+        E = np.exp(Z - Z.max(axis=0, keepdims=True))
+        return E / E.sum(axis=0, keepdims=True)
+
+    def derivative(self, Z, A):
+        raise TypeError("softmax has no element-wise derivative; use backward(Z, A, dA)")
+
+    def backward(self, Z, A, dA):
+        return A * (dA - (A * dA).sum(axis=0, keepdims=True))
+
+
+_REGISTRY = {cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
+NAMES = tuple(_REGISTRY)
+
+
+def get(identifier):
+    """Return an Activation for a name, a `get_config()` dict or an Activation instance."""
+    if isinstance(identifier, Activation):
+        return identifier
+    kwargs = {}
+    if isinstance(identifier, dict):
+        kwargs = dict(identifier)
+        identifier = kwargs.pop("name", None)
+    if identifier is None:
+        identifier = "linear"
+    if identifier not in _REGISTRY:
+        raise ValueError(
+            f"Unknown activation. Expected one of {sorted(_REGISTRY)}. Received: activation={identifier!r}"
+        )
+    return _REGISTRY[identifier](**kwargs)

@@ -1,0 +1,125 @@
+"""Layers with forward/backward pairs on column-major activations A of shape (n, M).
+
+A layer's `forward(A_prev, training)` saves what its backward needs on `self.ctx`;
+`backward(dA)` takes dL/dA of its output (per example) and returns dL/dA_prev.
+"""
+
+import numpy as np
+
+from . import activations, initializers
+
+
+class Dense:
+    """Z^l = W^l A^(l-1) + b^l,  A^l = f(Z^l), with W^l of shape (units, n^(l-1)).
+
+    Follows Keras: `__init__` takes the hyperparameters, `build` makes the weights once the
+    input size is known, `call`/`forward` runs the layer, `get_config` returns what
+    `Dense(**config)` needs to rebuild it. `l2` adds l2 * sum(W^2) to the cost, as
+    `kernel_regularizer=L2(l2)` does.
+    """
+
+    def __init__(self, units, activation="linear", kernel_initializer="glorot_uniform", l2=0.0):
+        if not (isinstance(units, (int, np.integer)) and units >= 1):
+            raise ValueError(f"units must be a positive integer. Received: units={units!r}")
+        if not l2 >= 0:
+            raise ValueError(f"l2 must be >= 0. Received: l2={l2!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.l2 = float(l2)
+        self.W = self.b = self.dW = self.db = self.ctx = None
+
+    def build(self, n_in, rng, dtype=np.float32):
+        self.W = self.kernel_initializer((self.units, n_in), rng, dtype)
+        self.b = np.zeros((self.units, 1), dtype=dtype)
+        return self.units
+
+    def forward(self, A_prev, training=False):
+        Z = self.W @ A_prev
+        Z += self.b
+        A = self.activation.forward(Z)
+        self.ctx = (A_prev, Z, A)
+        return A
+
+    call = forward
+
+    def backward(self, dA, propagate=True):
+        """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients."""
+        _, Z, A = self.ctx
+        return self.backward_delta(self.activation.backward(Z, A, dA), propagate)
+
+    def backward_delta(self, delta, propagate=True):
+        """BP3.2, BP4.2 and the (W^l)^T Delta^l factor of BP2.2, given Delta^l = dL/dZ^l.
+
+        `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs."""
+        A_prev, _, _ = self.ctx
+        M = delta.shape[1]
+        self.dW = (delta @ A_prev.T) / M  # BP3.2
+        self.db = delta.sum(axis=1, keepdims=True) / M  # BP4.2
+        if self.l2:
+            self.dW += 2 * self.l2 * self.W
+        return self.W.T @ delta if propagate else None
+
+    def penalty(self):
+        return self.l2 * float(np.sum(np.square(self.W))) if self.l2 else 0.0
+
+    @property
+    def params(self):
+        return [self.W, self.b]
+
+    @property
+    def grads(self):
+        return [self.dW, self.db]
+
+    def get_config(self):
+        init = self.kernel_initializer
+        return {
+            "type": "Dense",
+            "units": self.units,
+            "activation": self.activation.get_config(),
+            "kernel_initializer": getattr(init, "name", type(init).__name__),
+            "l2": self.l2,
+        }
+
+
+class Dropout:
+    """Inverted dropout: in training, A = A_prev ⊙ mask / (1 - rate) with mask ~ Bernoulli(1 - rate);
+    at inference the identity. Its random numbers come from the network's Generator."""
+
+    def __init__(self, rate):
+        if not 0 <= rate < 1:
+            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
+        self.rate = float(rate)
+        self.rng = self.ctx = None
+        self.params = self.grads = []
+
+    def build(self, n_in, rng, dtype=np.float32):
+        self.rng = rng
+        return n_in
+
+    def forward(self, A_prev, training=False):
+        if not training or self.rate == 0:
+            self.ctx = None
+            return A_prev
+        keep = self.rng.random(A_prev.shape, dtype=np.float32) >= self.rate
+        self.ctx = keep / np.asarray(1 - self.rate, dtype=A_prev.dtype)
+        return A_prev * self.ctx
+
+    call = forward
+
+    def backward(self, dA, propagate=True):
+        return dA if self.ctx is None else dA * self.ctx
+
+    def penalty(self):
+        return 0.0
+
+    def get_config(self):
+        return {"type": "Dropout", "rate": self.rate}
+
+
+def from_config(config):
+    config = dict(config)
+    kind = config.pop("type")
+    if kind not in ("Dense", "Dropout"):
+        raise ValueError(f"Unknown layer type. Received: type={kind!r}")
+    return Dense(**config) if kind == "Dense" else Dropout(**config)

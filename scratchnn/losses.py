@@ -1,0 +1,123 @@
+"""Losses L(Y, A) on columns: Y and A have shape (n^L, M), one column per example.
+
+`forward(A, Y)` returns the per-example losses, shape (M,); the cost C is their mean.
+`backward(A, Y)` returns dL/dA per example, shape (n^L, M), the first factor of BP1.2;
+the 1/M of the cost is applied once, in BP3.2 and BP4.2.
+
+A loss may also be fused with the output activation that turns logits into its
+probabilities (softmax for categorical cross-entropy, sigmoid for binary
+cross-entropy). Then `forward_logits(Z, Y)` evaluates L stably from Z^L and
+`backward_logits(A, Y)` returns Delta^L = dL/dZ^L directly; this is what Keras does when
+the last Dense layer carries that activation. With any other output activation the
+general path (backward, then the activation's backward) is used, so no loss is tied to
+one activation.
+
+`from_labels(y, n_out, dtype)` turns integer labels (M,) into the target matrix Y.
+"""
+
+import numpy as np
+
+EPSILON = 1e-7  # keras.config.epsilon(), used to clip probabilities on the unfused path
+
+
+def from_labels(y, n_out, dtype):
+    """Integer labels (M,) -> Y (n_out, M): one-hot columns, or a single row when n_out == 1."""
+    y = np.asarray(y)
+    if n_out == 1:
+        return y.astype(dtype).reshape(1, -1)
+    Y = np.zeros((n_out, y.shape[0]), dtype=dtype)
+    Y[y, np.arange(y.shape[0])] = 1
+    return Y
+
+
+def _log_softmax(Z):
+    shifted = Z - Z.max(axis=0, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+
+
+class Loss:
+    name = ""
+    fused_activation = None  # name of the output activation this loss can fuse with
+
+    def forward(self, A, Y):
+        raise NotImplementedError
+
+    def backward(self, A, Y):
+        raise NotImplementedError
+
+    def forward_logits(self, Z, Y):
+        raise NotImplementedError
+
+    def backward_logits(self, A, Y):
+        raise NotImplementedError
+
+
+class CategoricalCrossentropy(Loss):
+    """L = -sum_i y_i log a_i; fused with softmax, dL/dZ = A - Y."""
+
+    name = "categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def forward(self, A, Y):
+        return -(Y * np.log(np.clip(A, EPSILON, 1 - EPSILON))).sum(axis=0)
+
+    def backward(self, A, Y):
+        inside = (A > EPSILON) & (A < 1 - EPSILON)
+        return np.where(inside, -Y / np.clip(A, EPSILON, 1), 0).astype(A.dtype, copy=False)
+
+    def forward_logits(self, Z, Y):
+        return -(Y * _log_softmax(Z)).sum(axis=0)
+
+    def backward_logits(self, A, Y):
+        return A - Y
+
+
+class BinaryCrossentropy(Loss):
+    """L = -(1/n) sum_i [y_i log a_i + (1 - y_i) log(1 - a_i)]; fused with sigmoid, dL/dZ = (A - Y)/n."""
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def forward(self, A, Y):
+        A = np.clip(A, EPSILON, 1 - EPSILON)
+        return -(Y * np.log(A) + (1 - Y) * np.log(1 - A)).mean(axis=0)
+
+    def backward(self, A, Y):
+        inside = (A > EPSILON) & (A < 1 - EPSILON)
+        A_c = np.clip(A, EPSILON, 1 - EPSILON)
+        grad = (A_c - Y) / (A_c * (1 - A_c)) / A.shape[0]
+        return np.where(inside, grad, 0).astype(A.dtype, copy=False)
+
+    def forward_logits(self, Z, Y):
+        # log(1 + e^-|z|) + max(z, 0) - z y  ==  -[y log s(z) + (1 - y) log(1 - s(z))]
+        return (np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))).mean(axis=0)
+
+    def backward_logits(self, A, Y):
+        return (A - Y) / A.shape[0]
+
+
+class MeanSquaredError(Loss):
+    """L = (1/n) sum_i (a_i - y_i)^2; dL/dA = 2 (A - Y) / n."""
+
+    name = "mean_squared_error"
+
+    def forward(self, A, Y):
+        return ((A - Y) ** 2).mean(axis=0)
+
+    def backward(self, A, Y):
+        return 2 * (A - Y) / A.shape[0]
+
+
+_REGISTRY = {cls.name: cls for cls in (CategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError)}
+_ALIASES = {"mse": "mean_squared_error", "cce": "categorical_crossentropy", "bce": "binary_crossentropy"}
+NAMES = tuple(_REGISTRY)
+
+
+def get(identifier):
+    """Return a Loss for a name (or alias) or a Loss instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    name = _ALIASES.get(identifier, identifier)
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown loss. Expected one of {sorted(_REGISTRY)}. Received: loss={identifier!r}")
+    return _REGISTRY[name]()

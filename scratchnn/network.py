@@ -1,0 +1,226 @@
+"""A fully connected network: Keras-style (M, features) arrays outside, columns inside.
+
+The public methods take X of shape (M, features) and integer labels y of shape (M,), as
+Keras and scikit-learn do; at the boundary they become A^0 = X^T of shape (n^0, M) and the
+target matrix Y of shape (n^L, M), so every line inside follows the derivation.
+"""
+
+import json
+import math
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import layers as layers_mod
+from . import losses, optimizers
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; raised before that step's update is applied."""
+
+    def __init__(self, epoch, step, loss):
+        self.epoch, self.step, self.loss = epoch, step, loss
+        super().__init__(f"training diverged: loss={loss} at epoch {epoch}, step {step}")
+
+
+def _positive_int(name, value):
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+class Network:
+    """Dense layers (and optional Dropout) trained by backpropagation and an optimizer.
+
+    `rng` is the only source of randomness (initial weights, shuffling, dropout); pass a
+    `np.random.Generator` or a `seed` to make one. The same seed gives bit-identical weights.
+    """
+
+    def __init__(self, input_dim, layers, loss="categorical_crossentropy", optimizer="sgd",
+                 seed=None, rng=None, dtype="float32"):
+        self.input_dim = _positive_int("input_dim", input_dim)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64. Received: dtype={dtype!r}")
+        if not layers or not isinstance(layers[-1], layers_mod.Dense):
+            raise ValueError(f"The last layer must be Dense. Received: layers={layers!r}")
+        self.layers = list(layers)
+        self.loss = losses.get(loss)
+        self.optimizer = optimizers.get(optimizer)
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        n = self.input_dim
+        for layer in self.layers:
+            n = layer.build(n, self.rng, self.dtype)
+        self.n_out = n
+        self.fused = self.loss.fused_activation == self.layers[-1].activation.name
+
+    # ---- forward and backward ------------------------------------------------------------
+    def forward(self, A, training=False):
+        for layer in self.layers:
+            A = layer.forward(A, training)
+        return A
+
+    def backward(self, A, Y):
+        """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2)."""
+        out = self.layers[-1]
+        if self.fused:
+            dA = out.backward_delta(self.loss.backward_logits(A, Y), propagate=len(self.layers) > 1)
+        else:
+            dA = out.backward(self.loss.backward(A, Y), propagate=len(self.layers) > 1)
+        for i in range(len(self.layers) - 2, -1, -1):
+            dA = self.layers[i].backward(dA, propagate=i > 0)
+
+    def cost(self, A, Y):
+        """Per-example losses of the current forward pass; the fused path reads Z^L, not log(A^L)."""
+        if self.fused:
+            return self.loss.forward_logits(self.layers[-1].ctx[1], Y)
+        return self.loss.forward(A, Y)
+
+    def penalty(self):
+        return sum(layer.penalty() for layer in self.layers)
+
+    @property
+    def params(self):
+        return [p for layer in self.layers for p in layer.params]
+
+    @property
+    def grads(self):
+        return [g for layer in self.layers for g in layer.grads]
+
+    # ---- training ---------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, verbose=True,
+            on_epoch_end=None):
+        """Train for `epochs` epochs of S = ceil(N / batch_size) steps; the last batch may be partial.
+
+        Returns a history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy and
+        epoch_time (seconds). `on_epoch_end(epoch, logs)` is called after every epoch.
+        """
+        epochs = _positive_int("epochs", epochs)
+        M = _positive_int("batch_size", batch_size)
+        X, Y, y = self._prepare(X, y)
+        if validation_data is not None:
+            validation_data = self._prepare(*validation_data)
+        N = X.shape[0]
+        S = math.ceil(N / M)
+        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
+        bar = tqdm(range(epochs), desc="scratchnn", unit="epoch", disable=not verbose, leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            order = self.rng.permutation(N) if shuffle else np.arange(N)
+            Xs, Ys, ys = X[order], Y[:, order], y[order]  # one gather per epoch
+            total_loss = correct = 0.0
+            for s in range(S):
+                Xb, Yb, yb = Xs[s * M:(s + 1) * M], Ys[:, s * M:(s + 1) * M], ys[s * M:(s + 1) * M]
+                A = self.forward(Xb.T, training=True)
+                batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
+                if not math.isfinite(batch_loss):
+                    raise TrainingDiverged(epoch + 1, s + 1, batch_loss)
+                self.backward(A, Yb)
+                self.optimizer.step(self.params, self.grads)
+                total_loss += batch_loss * len(yb)
+                correct += float((self._classes(A) == yb).sum())
+            logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
+            if validation_data is not None:
+                logs["val_loss"], logs["val_accuracy"] = self._evaluate(validation_data[0], *validation_data[1:])
+            for key, values in history.items():
+                values.append(logs.get(key, float("nan")))
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, logs)
+        return history
+
+    # ---- inference --------------------------------------------------------------------
+    def predict(self, X, batch_size=4096):
+        """Output activations A^L for X, in Keras layout (M, n^L)."""
+        X = self._check_X(X)
+        out = [self.forward(X[i:i + batch_size].T).T for i in range(0, X.shape[0], batch_size)]
+        return np.concatenate(out, axis=0)
+
+    def predict_classes(self, X, batch_size=4096):
+        return self._classes(self.predict(X, batch_size).T)
+
+    def evaluate(self, X, y, batch_size=4096):
+        """(loss, accuracy) over X, y, the loss including the L2 penalty as Keras reports it."""
+        return self._evaluate(*self._prepare(X, y), batch_size=batch_size)
+
+    def _evaluate(self, X, Y, y, batch_size=4096):
+        total = correct = 0.0
+        for i in range(0, X.shape[0], batch_size):
+            A = self.forward(X[i:i + batch_size].T)
+            Yb = Y[:, i:i + batch_size]
+            total += float(self.cost(A, Yb).sum())
+            correct += float((self._classes(A) == y[i:i + batch_size]).sum())
+        return total / X.shape[0] + self.penalty(), correct / X.shape[0]
+
+    def _classes(self, A):
+        return (A[0] > 0.5).astype(np.int64) if self.n_out == 1 else A.argmax(axis=0)
+
+    # ---- input checks at the boundary ----------------------------------------------------
+    def _check_X(self, X):
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.input_dim:
+            raise ValueError(f"X must have shape (M, {self.input_dim}). Received: X.shape={X.shape}")
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            bad = np.argwhere(~np.isfinite(X))[0]
+            raise ValueError(f"X must be finite. Received: X[{bad[0]}, {bad[1]}]={X[tuple(bad)]}")
+        return X
+
+    def _prepare(self, X, y):
+        X = self._check_X(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have shape ({X.shape[0]},) to match X. Received: y.shape={y.shape}")
+        if y.size and not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold integer labels. Received: y.dtype={y.dtype}")
+        n_classes = 2 if self.n_out == 1 else self.n_out
+        bad = (y < 0) | (y >= n_classes)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"labels must be in [0, {n_classes}). Received: y[{i}]={y[i]}")
+        return X, losses.from_labels(y, self.n_out, self.dtype), y
+
+    # ---- weights and persistence ----------------------------------------------------------
+    def get_weights(self):
+        """Keras layout: [kernel (n_in, n_out), bias (n_out,)] for every Dense layer."""
+        return [w for layer in self._dense() for w in (layer.W.T.copy(), layer.b.ravel().copy())]
+
+    def set_weights(self, weights):
+        dense = self._dense()
+        if len(weights) != 2 * len(dense):
+            raise ValueError(f"Expected {2 * len(dense)} arrays. Received: len(weights)={len(weights)}")
+        for layer, kernel, bias in zip(dense, weights[0::2], weights[1::2]):
+            kernel, bias = np.asarray(kernel), np.asarray(bias)
+            if kernel.shape != layer.W.T.shape or bias.shape != (layer.units,):
+                raise ValueError(f"Expected kernel {layer.W.T.shape} and bias ({layer.units},). "
+                                 f"Received: kernel.shape={kernel.shape}, bias.shape={bias.shape}")
+            layer.W[...] = kernel.T
+            layer.b[...] = bias.reshape(-1, 1)
+
+    def _dense(self):
+        return [layer for layer in self.layers if isinstance(layer, layers_mod.Dense)]
+
+    def get_config(self):
+        return {
+            "input_dim": self.input_dim,
+            "layers": [layer.get_config() for layer in self.layers],
+            "loss": self.loss.name,
+            "optimizer": self.optimizer.get_config(),
+            "dtype": self.dtype.name,
+        }
+
+    def save(self, path):
+        """Architecture (JSON) and weights to one .npz file."""
+        arrays = {f"w{i}": w for i, w in enumerate(self.get_weights())}
+        np.savez(path, config=np.array(json.dumps(self.get_config())), **arrays)
+
+    @classmethod
+    def load(cls, path, seed=None):
+        with np.load(path, allow_pickle=False) as data:
+            config = json.loads(str(data["config"]))
+            weights = [data[f"w{i}"] for i in range(len(data.files) - 1)]
+        layers = [layers_mod.from_config(c) for c in config.pop("layers")]
+        net = cls(layers=layers, seed=seed, **config)
+        net.set_weights(weights)
+        return net

@@ -1,0 +1,152 @@
+"""Optimizers with the update rules, defaults and epsilons of Keras 3.
+
+`step(params, grads)` updates each array of `params` in place from the matching array of
+`grads` and counts one iteration. Each class implements one `update_step(g, w, slots)`
+whose rule is written in its docstring; `slots` holds that variable's state arrays.
+"""
+
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    name = ""
+    slot_names = ()
+
+    def __init__(self, lr):
+        if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+            raise ValueError(f"The learning rate must be a positive number. Received: lr={lr!r}")
+        self.lr = float(lr)
+        self.iterations = 0
+        self._slots = []
+
+    def step(self, params, grads):
+        if not self._slots:
+            self._slots = [{k: np.zeros_like(w) for k in self.slot_names} for w in params]
+        for w, g, slots in zip(params, grads, self._slots):
+            self.update_step(g, w, slots)
+        self.iterations += 1
+
+    def update_step(self, g, w, slots):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "lr": self.lr}
+
+
+class SGD(Optimizer):
+    """Keras `SGD(learning_rate=0.01, momentum=0.0, nesterov=False)`.
+
+    momentum = 0:  w <- w - lr g
+    momentum > 0:  m <- momentum m - lr g
+                   w <- w + m                         (classical)
+                   w <- w + momentum m - lr g         (nesterov)
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
+        super().__init__(lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.slot_names = ("m",) if self.momentum else ()
+
+    def update_step(self, g, w, slots):
+        if not self.momentum:
+            w -= self.lr * g
+            return
+        m = slots["m"]
+        m *= self.momentum
+        m -= self.lr * g
+        if self.nesterov:
+            w += self.momentum * m - self.lr * g
+        else:
+            w += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """Keras `RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7)`, not centered.
+
+    v <- rho v + (1 - rho) g^2
+    increment = lr g / sqrt(v + epsilon)
+    momentum = 0:  w <- w - increment
+    momentum > 0:  m <- momentum m + increment;  w <- w - m
+    """
+
+    name = "rmsprop"
+
+    def __init__(self, lr=0.001, rho=0.9, momentum=0.0, epsilon=1e-7):
+        super().__init__(lr)
+        if not 0 <= rho < 1:
+            raise ValueError(f"rho must be in [0, 1). Received: rho={rho!r}")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.slot_names = ("v", "m") if self.momentum else ("v",)
+
+    def update_step(self, g, w, slots):
+        v = slots["v"]
+        v *= self.rho
+        v += (1 - self.rho) * np.square(g)
+        increment = self.lr * g / np.sqrt(v + self.epsilon)
+        if self.momentum:
+            m = slots["m"]
+            m *= self.momentum
+            m += increment
+            increment = m
+        w -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Keras `Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`, t = iteration + 1.
+
+    alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    m <- m + (g - m)(1 - beta_1)
+    v <- v + (g^2 - v)(1 - beta_2)
+    w <- w - alpha m / (sqrt(v) + epsilon)
+    """
+
+    name = "adam"
+    slot_names = ("m", "v")
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(lr)
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be in [0, 1). Received: {key}={value!r}")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update_step(self, g, w, slots):
+        t = self.iterations + 1
+        alpha = self.lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        m, v = slots["m"], slots["v"]
+        m += (g - m) * (1 - self.beta_1)
+        v += (np.square(g) - v) * (1 - self.beta_2)
+        w -= alpha * m / (np.sqrt(v) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+_REGISTRY = {cls.name: cls for cls in (SGD, RMSprop, Adam)}
+NAMES = tuple(_REGISTRY)
+
+
+def get(identifier, **kwargs):
+    """Return an Optimizer for a name (with constructor kwargs), a config dict or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        kwargs = {**identifier, **kwargs}
+        identifier = kwargs.pop("name", None)
+    if identifier not in _REGISTRY:
+        raise ValueError(
+            f"Unknown optimizer. Expected one of {sorted(_REGISTRY)}. Received: optimizer={identifier!r}"
+        )
+    return _REGISTRY[identifier](**kwargs)
