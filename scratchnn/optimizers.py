@@ -5,8 +5,6 @@
 whose rule is written in its docstring; `slots` holds that variable's state arrays.
 """
 
-import math
-
 import numpy as np
 
 
@@ -104,7 +102,8 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Keras `Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`, t = iteration + 1.
+    """Keras `Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`, t = iteration + 1,
+    with the powers computed in the variable's dtype, as Keras does.
 
     alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
     m <- m + (g - m)(1 - beta_1)
@@ -124,7 +123,8 @@ class Adam(Optimizer):
 
     def update_step(self, g, w, slots):
         t = self.iterations + 1
-        alpha = self.lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        f = w.dtype.type  # the powers in the variable's precision, as Keras computes them
+        alpha = f(self.lr) * np.sqrt(1 - f(self.beta_2) ** t) / (1 - f(self.beta_1) ** t)
         m, v = slots["m"], slots["v"]
         m += (g - m) * (1 - self.beta_1)
         v += (np.square(g) - v) * (1 - self.beta_2)

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from scratchnn import activations
+
+Z = np.array([[-2.0, 0.0, 3.0], [1.0, -0.5, 0.0]])
+
+
+def test_relu_forward_and_derivative_is_one_not_z():
+    relu = activations.get("relu")
+    np.testing.assert_array_equal(relu.forward(Z), [[0, 0, 3], [1, 0, 0]])
+    # the seed wrote f'(z) = z for z > 0; it is 1
+    np.testing.assert_array_equal(relu.derivative(Z, relu.forward(Z)), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_leaky_relu_uses_keras_default_slope():
+    f = activations.get("leaky_relu")
+    np.testing.assert_allclose(f.forward(Z), [[-0.4, 0, 3], [1, -0.1, 0]])
+    np.testing.assert_allclose(f.derivative(Z, None), [[0.2, 0.2, 1], [1, 0.2, 0.2]])
+
+
+def test_sigmoid_and_tanh_hand_values():
+    s = activations.get("sigmoid")
+    A = s.forward(np.array([[0.0, np.log(3.0)]]))
+    np.testing.assert_allclose(A, [[0.5, 0.75]])
+    np.testing.assert_allclose(s.derivative(None, A), [[0.25, 0.1875]])
+    t = activations.get("tanh")
+    A = t.forward(np.array([[0.0, np.log(2.0)]]))  # tanh(ln 2) = 3/5
+    np.testing.assert_allclose(A, [[0.0, 0.6]])
+    np.testing.assert_allclose(t.derivative(None, A), [[1.0, 0.64]])
+
+
+def test_sigmoid_and_softmax_are_stable_at_extremes():
+    big = np.array([[-1000.0, 1000.0]], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_array_equal(activations.get("sigmoid").forward(big), [[0.0, 1.0]])
+        A = activations.get("softmax").forward(np.array([[1000.0], [1000.0 + np.log(3.0)]]))
+    np.testing.assert_allclose(A, [[0.25], [0.75]])
+
+
+def test_softmax_backward_is_jacobian_vector_product():
+    sm = activations.get("softmax")
+    z = np.array([[0.3], [-1.2], [2.0]])
+    a = sm.forward(z)
+    J = np.diagflat(a) - a @ a.T  # da_i/dz_j = a_i (1[i=j] - a_j)
+    dA = np.array([[0.5], [-1.0], [2.0]])
+    np.testing.assert_allclose(sm.backward(z, a, dA), J.T @ dA)
+
+
+def test_registry_rejects_unknown_name():
+    with pytest.raises(ValueError, match="Received: activation='swish'"):
+        activations.get("swish")
+    assert set(activations.NAMES) == {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"}
