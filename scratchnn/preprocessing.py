@@ -15,9 +15,9 @@ def scale(X, dtype=np.float32):
 
 def standardize(X_train, *others, dtype=np.float32):
     """(X - mean) / std with the mean and std of the *training* pixels, applied to every array given."""
-    X_train = scale(X_train, dtype)
-    mean, std = X_train.mean(dtype=np.float64), X_train.std(dtype=np.float64)
-    return tuple(((scale(X, dtype) - mean) / std).astype(dtype) for X in (X_train, *others))
+    scaled = [scale(X, dtype) for X in (X_train, *others)]
+    mean, std = scaled[0].mean(dtype=np.float64), scaled[0].std(dtype=np.float64)
+    return tuple(((X - mean) / std).astype(dtype) for X in scaled)
 
 
 def one_hot(y, n_classes, dtype=np.float32):
