@@ -21,7 +21,8 @@ class TrainingDiverged(RuntimeError):
 
     def __init__(self, epoch, step, loss):
         self.epoch, self.step, self.loss = epoch, step, loss
-        super().__init__(f"training diverged: loss={loss} at epoch {epoch}, step {step}")
+        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        super().__init__(f"training diverged: loss={loss} at {where}")
 
 
 def _positive_int(name, value):
@@ -95,6 +96,7 @@ class Network:
 
         Returns a history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy and
         epoch_time (seconds). `on_epoch_end(epoch, logs)` is called after every epoch.
+        `shuffle` may be a Generator of its own, so that another model can be given the same order.
         """
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
@@ -103,21 +105,17 @@ class Network:
             validation_data = self._prepare(*validation_data)
         N = X.shape[0]
         S = math.ceil(N / M)
+        shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
         bar = tqdm(range(epochs), desc="scratchnn", unit="epoch", disable=not verbose, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            order = self.rng.permutation(N) if shuffle else np.arange(N)
+            order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
             Xs, Ys, ys = X[order], Y[:, order], y[order]  # one gather per epoch
             total_loss = correct = 0.0
             for s in range(S):
-                Xb, Yb, yb = Xs[s * M:(s + 1) * M], Ys[:, s * M:(s + 1) * M], ys[s * M:(s + 1) * M]
-                A = self.forward(Xb.T, training=True)
-                batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
-                if not math.isfinite(batch_loss):
-                    raise TrainingDiverged(epoch + 1, s + 1, batch_loss)
-                self.backward(A, Yb)
-                self.optimizer.step(self.params, self.grads)
+                yb = ys[s * M:(s + 1) * M]
+                A, batch_loss = self._train_step(Xs[s * M:(s + 1) * M], Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
                 total_loss += batch_loss * len(yb)
                 correct += float((self._classes(A) == yb).sum())
             logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
@@ -129,6 +127,21 @@ class Network:
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
         return history
+
+    def _train_step(self, Xb, Yb, epoch=0, step=0):
+        """Forward, cost, backward and one optimizer step on a batch; returns (A^L, cost)."""
+        A = self.forward(Xb.T, training=True)
+        batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
+        if not math.isfinite(batch_loss):
+            raise TrainingDiverged(epoch, step, batch_loss)
+        self.backward(A, Yb)
+        self.optimizer.step(self.params, self.grads)
+        return A, batch_loss
+
+    def train_on_batch(self, X, y):
+        """One step on one batch, as keras.Model.train_on_batch; returns the batch's cost before the step."""
+        X, Y, _ = self._prepare(X, y)
+        return self._train_step(X, Y, step=self.optimizer.iterations + 1)[1]
 
     # ---- inference --------------------------------------------------------------------
     def predict(self, X, batch_size=4096):

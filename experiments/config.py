@@ -1,0 +1,151 @@
+"""Structured configs: the schema of every run, registered in Hydra's ConfigStore.
+
+The YAML files in conf/ choose values; these dataclasses fix the keys and their types, so a
+typo or a wrong type fails when the config is composed, before anything runs. `validate`
+then checks the ranges, naming the field and the value.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+FRAMEWORKS = ("scratchnn", "keras")
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message names the field and the value."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"
+    dir: Optional[str] = None  # a folder holding mnist/ and fashion-mnist/; None: env, cache, download
+    val_size: int = 5000  # held out of the training set, seeded
+    train_size: Optional[int] = None  # use only this many training examples (tests, smoke sweeps)
+    test_size: Optional[int] = None
+
+
+@dataclass
+class ModelConfig:
+    depth: int = 1  # hidden layers; 0 is softmax regression
+    width: int = 128
+    activation: str = "relu"
+    init: str = "glorot_uniform"
+    dropout: float = 0.0
+    l2: float = 0.0
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "scratchnn.optimizers.SGD"
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class RMSpropConfig:
+    _target_: str = "scratchnn.optimizers.RMSprop"
+    lr: float = 0.001
+    rho: float = 0.9
+    momentum: float = 0.0
+    epsilon: float = 1e-7
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "scratchnn.optimizers.Adam"
+    lr: float = 0.001
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    threads: int = 2  # BLAS threads for NumPy, intra-op threads for TensorFlow
+    warmup_steps: int = 20  # untimed steps before timing, reported as warmup_time_s
+    verbose: bool = True
+
+
+@dataclass
+class MLflowConfig:
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    experiment: str = "scratchnn"
+    run_name: Optional[str] = None  # default: the command-line overrides
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: Any = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+    frameworks: List[str] = field(default_factory=lambda: list(FRAMEWORKS))
+    parity: bool = False  # identical initial weights, and a step-by-step loss comparison
+    parity_steps: int = 100
+
+
+def register_configs():
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    for name, node in (("sgd", SGDConfig), ("rmsprop", RMSpropConfig), ("adam", AdamConfig)):
+        cs.store(group="optimizer", name=f"schema_{name}", node=node)
+
+
+def optimizer_label(opt_cfg):
+    """sgd, momentum, nesterov, rmsprop or adam: the name the reports group by."""
+    name = opt_cfg["_target_"].rsplit(".", 1)[-1].lower()
+    if name == "sgd" and opt_cfg.get("momentum", 0):
+        return "nesterov" if opt_cfg.get("nesterov") else "momentum"
+    return name
+
+
+def validate(cfg, n_train=None):
+    """Reject out-of-range values before any training, naming the field and the value."""
+    from scratchnn import activations, datasets, initializers, optimizers
+
+    def check(ok, key, value, why):
+        if not ok:
+            raise ConfigError(f"{key} {why}. Received: {key}={value!r}")
+
+    m, t, o = cfg.model, cfg.train, cfg.optimizer
+    check(cfg.data.name in datasets.DATASETS, "data.name", cfg.data.name, f"must be one of {sorted(datasets.DATASETS)}")
+    check(m.depth >= 0, "model.depth", m.depth, "must be >= 0")
+    check(m.width >= 1, "model.width", m.width, "must be >= 1")
+    check(m.activation in activations.NAMES, "model.activation", m.activation,
+          f"must be one of {sorted(activations.NAMES)}")
+    check(m.init in initializers.NAMES, "model.init", m.init, f"must be one of {sorted(initializers.NAMES)}")
+    check(0 <= m.dropout < 1, "model.dropout", m.dropout, "must be in [0, 1)")
+    check(m.l2 >= 0, "model.l2", m.l2, "must be >= 0")
+    target = o.get("_target_", "")
+    known = [f"scratchnn.optimizers.{cls.__name__}" for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam)]
+    check(target in known, "optimizer._target_", target, f"must be one of {known}")
+    check(o.lr > 0, "optimizer.lr", o.lr, "must be > 0")
+    check(t.epochs >= 1, "train.epochs", t.epochs, "must be >= 1")
+    check(t.batch_size >= 1, "train.batch_size", t.batch_size, "must be >= 1")
+    if n_train is not None:
+        check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
+              f"must not exceed the {n_train} training examples")
+    check(t.threads >= 1, "train.threads", t.threads, "must be >= 1")
+    check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "must be >= 0")
+    check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "must be >= 0")
+    for key in ("train_size", "test_size"):
+        value = cfg.data[key]
+        check(value is None or value >= 1, f"data.{key}", value, "must be >= 1 or null")
+    check(len(cfg.frameworks) >= 1 and set(cfg.frameworks) <= set(FRAMEWORKS), "frameworks",
+          list(cfg.frameworks), f"must be a non-empty subset of {list(FRAMEWORKS)}")
+    if cfg.parity:
+        check(m.dropout == 0, "model.dropout", m.dropout, "must be 0 with parity=true (masks cannot match)")
+        check(set(cfg.frameworks) == set(FRAMEWORKS), "frameworks", list(cfg.frameworks),
+              "must include both with parity=true")
