@@ -74,6 +74,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2  # BLAS threads for NumPy, intra-op threads for TensorFlow
     warmup_steps: int = 20  # untimed steps before timing, reported as warmup_time_s
+    max_loss: Optional[float] = 1000.0  # a running epoch loss above this counts as divergence
     verbose: bool = True
 
 
@@ -138,6 +139,7 @@ def validate(cfg, n_train=None):
         check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
               f"must not exceed the {n_train} training examples")
     check(t.threads >= 1, "train.threads", t.threads, "must be >= 1")
+    check(t.max_loss is None or t.max_loss > 0, "train.max_loss", t.max_loss, "must be > 0 or null")
     check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "must be >= 0")
     check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "must be >= 0")
     for key in ("train_size", "test_size"):

@@ -84,22 +84,39 @@ def warm_up(model, X, y, batch_size, steps):
         variable.assign(value)
 
 
-def fit(model, X, y, epochs, batch_size, order_rng, validation_data, on_epoch_end):
-    """Train one epoch per `fit` call on X, y permuted by `order_rng`, the same order scratchnn sees.
-    Each epoch is timed from the permutation to the end of validation, as in scratchnn's fit.
-    Stops early if the loss becomes non-finite; returns the per-epoch logs."""
+def _divergence_guard(max_loss):
+    """A callback that stops training when the running mean loss (what Keras reports per batch)
+    is not finite or exceeds max_loss, the same rule as scratchnn's fit; it keeps where."""
     import keras
 
-    history = []
+    class DivergenceGuard(keras.callbacks.Callback):
+        diverged = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = float(logs["loss"])
+            if not np.isfinite(loss) or (max_loss is not None and loss > max_loss):
+                self.diverged = (batch + 1, loss)
+                self.model.stop_training = True
+
+    return DivergenceGuard()
+
+
+def fit(model, X, y, epochs, batch_size, order_rng, validation_data, on_epoch_end, max_loss=None):
+    """Train one epoch per `fit` call on X, y permuted by `order_rng`, the same order scratchnn sees.
+    Each epoch is timed from the permutation to the end of validation, as in scratchnn's fit.
+    Raises TrainingDiverged as scratchnn's fit does; returns the per-epoch logs."""
+    from scratchnn import TrainingDiverged
+
+    history, guard = [], _divergence_guard(max_loss)
     for epoch in range(epochs):
         start = time.perf_counter()
         order = order_rng.permutation(len(X))
         result = model.fit(X[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-                           validation_data=validation_data, callbacks=[keras.callbacks.TerminateOnNaN()])
+                           validation_data=validation_data, callbacks=[guard])
+        if guard.diverged:
+            raise TrainingDiverged(epoch + 1, guard.diverged[0], guard.diverged[1], max_loss)
         logs = {k: float(v[-1]) for k, v in result.history.items()}
         logs["epoch_time"] = time.perf_counter() - start
         history.append(logs)
         on_epoch_end(epoch, logs)
-        if not np.isfinite(logs["loss"]):
-            break
     return history

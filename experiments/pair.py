@@ -59,7 +59,7 @@ def run_scratchnn(cfg, data, net, seeds):
         warmup = time.perf_counter() - start
         start = time.perf_counter()
         history = net.fit(X, y, cfg.train.epochs, M, data["val"], shuffle=np.random.default_rng(seeds["order"]),
-                          verbose=cfg.train.verbose, on_epoch_end=tracking.log_epoch)
+                          verbose=cfg.train.verbose, on_epoch_end=tracking.log_epoch, max_loss=cfg.train.max_loss)
         fit_time = time.perf_counter() - start
         test_loss, test_acc = net.evaluate(Xt, yt)
         start = time.perf_counter()
@@ -76,10 +76,8 @@ def run_keras(cfg, data, model, seeds):
     warmup = time.perf_counter() - start
     start = time.perf_counter()
     logs = keras_twin.fit(model, X, y, cfg.train.epochs, M, np.random.default_rng(seeds["order"]), data["val"],
-                          on_epoch_end=tracking.log_epoch)
+                          on_epoch_end=tracking.log_epoch, max_loss=cfg.train.max_loss)
     fit_time = time.perf_counter() - start
-    if not np.isfinite(logs[-1]["loss"]):
-        raise sn.TrainingDiverged(len(logs), None, logs[-1]["loss"])
     test_loss, test_acc = model.evaluate(Xt, yt, batch_size=4096, verbose=0)
     start = time.perf_counter()
     probabilities = model.predict(Xt, batch_size=4096, verbose=0)
@@ -104,13 +102,15 @@ def parity_check(cfg, data, net, model, seeds):
         if len(order) < M:
             order = np.concatenate([order, rng.permutation(len(X))])
         batch, order = order[:M], order[M:]
-        losses.append((ours.train_on_batch(X[batch], y[batch]), float(theirs.train_on_batch(X[batch], y[batch]))))
+        theirs_loss = theirs.train_on_batch(X[batch], y[batch], return_dict=True)["loss"]
+        losses.append((ours.train_on_batch(X[batch], y[batch]), float(theirs_loss)))
     return np.array(losses)
 
 
-def _log_child(framework, params, tags, runner, *args):
-    """One child run; returns (history, metrics) or the failure reason."""
-    with tracking.run(run_name=framework, nested=True, tags={**tags, "framework": framework}):
+def _log_child(framework, experiment_id, params, tags, runner, *args):
+    """One child run of the active parent; returns (history, metrics)."""
+    with tracking.run(run_name=framework, experiment_id=experiment_id, nested=True,
+                      tags={**tags, "framework": framework}):
         mlflow.log_params(params)
         history, probabilities, metrics = runner(*args)
         mlflow.log_metrics(metrics)
@@ -158,7 +158,8 @@ def train_pair(cfg, run_name=None):
         for framework in frameworks:
             runner, framework_model = runners[framework]
             try:
-                results[framework] = _log_child(framework, params, tags, runner, cfg, data, framework_model, seeds)
+                results[framework] = _log_child(framework, experiment_id, params, tags, runner,
+                                                cfg, data, framework_model, seeds)
             except sn.TrainingDiverged as exc:
                 failures[framework] = tracking.one_line(exc)
         metrics = {f"{fw}/{k}": v for fw, (_, m) in results.items() for k, v in m.items()}

@@ -17,12 +17,14 @@ from . import losses, optimizers
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite; raised before that step's update is applied."""
+    """The training loss became NaN or infinite, or its running mean over the epoch passed
+    `max_loss`; raised before that step's update is applied."""
 
-    def __init__(self, epoch, step, loss):
+    def __init__(self, epoch, step, loss, max_loss=None):
         self.epoch, self.step, self.loss = epoch, step, loss
         where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
-        super().__init__(f"training diverged: loss={loss} at {where}")
+        why = f" (running mean above max_loss={max_loss})" if math.isfinite(loss) and max_loss is not None else ""
+        super().__init__(f"training diverged: loss={loss} at {where}{why}")
 
 
 def _positive_int(name, value):
@@ -91,12 +93,14 @@ class Network:
 
     # ---- training ---------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, verbose=True,
-            on_epoch_end=None):
+            on_epoch_end=None, max_loss=None):
         """Train for `epochs` epochs of S = ceil(N / batch_size) steps; the last batch may be partial.
 
         Returns a history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy and
         epoch_time (seconds). `on_epoch_end(epoch, logs)` is called after every epoch.
         `shuffle` may be a Generator of its own, so that another model can be given the same order.
+        A non-finite batch loss, or a running mean of the epoch's loss above `max_loss`, raises
+        TrainingDiverged.
         """
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
@@ -118,6 +122,8 @@ class Network:
                 A, batch_loss = self._train_step(Xs[s * M:(s + 1) * M], Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
                 total_loss += batch_loss * len(yb)
                 correct += float((self._classes(A) == yb).sum())
+                if max_loss is not None and total_loss > max_loss * min(N, (s + 1) * M):
+                    raise TrainingDiverged(epoch + 1, s + 1, total_loss / min(N, (s + 1) * M), max_loss)
             logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
             if validation_data is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(validation_data[0], *validation_data[1:])

@@ -148,3 +148,13 @@ def test_end_to_end_mnist_reaches_97_percent(mnist):
             break
     print(f"test accuracy by epoch: {accuracies}")
     assert accuracies[-1] >= 0.97
+
+
+def test_running_loss_above_max_loss_counts_as_divergence(mnist):
+    """With a stable cross-entropy, lr=10 does not overflow: the loss explodes, then the ReLUs die."""
+    (X, y), _ = mnist
+    net = sn.mlp(784, 1, 128, 10, optimizer=sn.SGD(lr=10), seed=0)
+    with pytest.raises(sn.TrainingDiverged, match=r"running mean above max_loss=1000"):
+        net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)
+    net = sn.mlp(784, 1, 128, 10, optimizer=sn.SGD(lr=0.1), seed=0)
+    net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)  # a healthy run is not stopped

@@ -1,0 +1,172 @@
+"""train_pair end to end on a shrunken real config, parity with Keras, validation and failure paths."""
+
+import re
+import warnings
+
+import mlflow
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from experiments import keras_twin
+from experiments.config import CONF_DIR, ConfigError, register_configs, validate
+from experiments.pair import ExperimentFailed, build_scratchnn, parity_check, prepare_data, train_pair
+
+register_configs()
+SMALL = ["train.epochs=1", "data.train_size=2000", "data.val_size=500", "data.test_size=1000",
+         "train.warmup_steps=2", "train.verbose=false"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def make_cfg(store, data_root, request):
+    def make(*overrides):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[*SMALL, f"data.dir={data_root}", f"mlflow.tracking_uri={store}",
+                                                f"mlflow.experiment={re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)}", *overrides])
+    return make
+
+
+def runs_of(cfg):
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def test_pair_logs_one_parent_two_children_with_all_metrics_and_artifacts(make_cfg):
+    cfg = make_cfg()
+    metrics = train_pair(cfg, run_name="small")
+    runs = runs_of(cfg)
+    assert len(runs) == 3 and set(runs.status) == {"FINISHED"}
+    parent = runs[runs["tags.role"] == "parent"].iloc[0]
+    children = runs[runs["tags.framework"].notna()]
+    assert sorted(children["tags.framework"]) == ["keras", "scratchnn"]
+    assert set(children["tags.mlflow.parentRunId"]) == {parent.run_id}
+    params = [c for c in runs.columns if c.startswith("params.")]
+    assert len(params) > 20 and (children[params].nunique(dropna=False) == 1).all()
+    assert children["params.model.width"].iloc[0] == "128" and children["params.optimizer.name"].iloc[0] == "sgd"
+    for column in ["test/acc", "test/loss", "fit_time_s", "predict_time_s", "train/loss", "train/acc",
+                   "val/loss", "val/acc", "epoch_time_s"]:
+        assert children[f"metrics.{column}"].notna().all(), column
+    assert children["metrics.test/acc"].min() > 0.7  # 63 SGD steps on 2000 examples
+    assert parent["metrics.acc_delta_pp"] == pytest.approx(metrics["acc_delta_pp"])
+    assert parent["metrics.time_ratio"] > 0 and parent["tags.config_hash"] == children["tags.config_hash"].iloc[0]
+    assert parent["tags.git_commit"] and parent["tags.version.tensorflow"] != "absent"
+    client = mlflow.MlflowClient()
+    assert {f.path for f in client.list_artifacts(parent.run_id)} == {"config.yaml", "learning_curves.png"}
+    for _, child in children.iterrows():
+        files = {f.path for f in client.list_artifacts(child.run_id)}
+        model = "model.npz" if child["tags.framework"] == "scratchnn" else "model.keras"
+        assert files == {"predictions.csv", "confusion_matrix.csv", model}
+        assert len(client.get_metric_history(child.run_id, "train/loss")) == 1
+        C = np.loadtxt(client.download_artifacts(child.run_id, "confusion_matrix.csv"), delimiter=",")
+        assert C.sum() == 1000 and np.trace(C) / 1000 == pytest.approx(child["metrics.test/acc"], abs=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_parity_losses_agree_step_by_step(make_cfg, optimizer):
+    cfg = make_cfg(f"optimizer={optimizer}", "parity=true", "model.l2=0.0001")
+    seeds = dict(zip(("split", "init", "order", "keras", "warmup"), np.random.SeedSequence(0).spawn(5)))
+    data = prepare_data(cfg, seeds["split"])
+    keras_twin.import_tensorflow(2)
+    net = build_scratchnn(cfg, seeds["init"])
+    model = keras_twin.build(cfg, 784, 10, seeds["keras"])
+    losses = parity_check(cfg, data, net, model, seeds)
+    assert losses.shape == (100, 2) and losses[-1, 0] < losses[0, 0]
+    deviation = np.max(np.abs(losses[:, 0] - losses[:, 1]) / np.abs(losses[:, 1]))
+    print(f"{optimizer}: largest relative loss deviation over 100 steps: {deviation:.2e}")
+    assert deviation < 1e-5
+
+
+def test_parity_run_logs_the_deviation(make_cfg):
+    cfg = make_cfg("parity=true", "parity_steps=20")
+    train_pair(cfg)
+    parent = runs_of(cfg).query("`tags.role` == 'parent'").iloc[0]
+    assert parent["metrics.parity/max_rel_loss_dev"] < 1e-5
+
+
+def test_divergence_fails_both_children_and_the_parent_with_a_reason(make_cfg):
+    cfg = make_cfg("optimizer.lr=10")
+    with pytest.raises(ExperimentFailed, match="scratchnn failed: TrainingDiverged.*keras failed: TrainingDiverged"):
+        train_pair(cfg)
+    runs = runs_of(cfg)
+    assert len(runs) == 3 and set(runs.status) == {"FAILED"}
+    for framework in ("scratchnn", "keras"):
+        child = runs[runs["tags.framework"] == framework].iloc[0]
+        assert "training diverged" in child["tags.failure_reason"] and "epoch 1, step" in child["tags.failure_reason"]
+    parent = runs[runs["tags.role"] == "parent"].iloc[0]
+    assert parent["tags.failed_frameworks"] == "scratchnn,keras"
+    assert "ExperimentFailed" in parent["tags.failure_reason"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.depth=-1", "Received: model.depth=-1"),
+    ("model.width=0", "Received: model.width=0"),
+    ("model.activation=swish", "Received: model.activation='swish'"),
+    ("optimizer.lr=0", "Received: optimizer.lr=0.0"),
+    ("optimizer.lr=-0.5", "Received: optimizer.lr=-0.5"),
+    ("train.batch_size=0", "Received: train.batch_size=0"),
+    ("train.batch_size=2001", "must not exceed the 2000 training examples. Received: train.batch_size=2001"),
+    ("train.epochs=0", "Received: train.epochs=0"),
+    ("model.dropout=1.0", "Received: model.dropout=1.0"),
+    ("model.dropout=-0.1", "Received: model.dropout=-0.1"),
+    ("frameworks=[torch]", "Received: frameworks=['torch']"),
+])
+def test_bad_values_are_rejected_before_any_run(make_cfg, override, message):
+    cfg = make_cfg(override)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        train_pair(cfg)
+    assert runs_of(cfg).empty
+
+
+@pytest.mark.parametrize("override", ["optimizer=adagrad", "model.widht=3", "model.width=abc", "train.epochs=1.5"])
+def test_unknown_keys_and_wrong_types_fail_at_composition(make_cfg, override):
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    with pytest.raises((HydraException, OmegaConfBaseException)):
+        make_cfg(override)
+
+
+def test_validate_accepts_the_default_config(make_cfg):
+    validate(make_cfg(), n_train=2000)
+
+
+def test_any_exception_leaves_no_run_running(make_cfg, monkeypatch):
+    from experiments import pair
+
+    def broken(*args):
+        raise MemoryError("out of memory in the Keras child")
+
+    monkeypatch.setattr(pair, "run_keras", broken)
+    cfg = make_cfg()
+    with pytest.raises(MemoryError):
+        train_pair(cfg)
+    runs = runs_of(cfg).set_index("tags.mlflow.runName")
+    assert runs.loc["scratchnn", "status"] == "FINISHED"
+    assert runs.loc["keras", "status"] == "FAILED" and runs.loc["default", "status"] == "FAILED"
+    assert runs.loc["keras", "tags.failure_reason"] == "MemoryError: out of memory in the Keras child"
+
+
+def test_command_line_exits_nonzero_with_one_line_reason(data_root, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SCRATCHNN_DATA_DIR": str(data_root)}
+    result = subprocess.run([sys.executable, "-m", "experiments.train", "model.width=0", *SMALL,
+                             f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}", f"hydra.run.dir={tmp_path}"],
+                            capture_output=True, text=True, env=env, cwd=CONF_DIR.parent, timeout=300)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: model.width must be >= 1. Received: model.width=0"]
