@@ -95,6 +95,7 @@ class Config:
     frameworks: List[str] = field(default_factory=lambda: list(FRAMEWORKS))
     parity: bool = False  # identical initial weights, and a step-by-step loss comparison
     parity_steps: int = 100
+    rerun: bool = False  # in a sweep, run configs again even if they already FINISHED
 
 
 def register_configs():

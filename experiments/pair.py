@@ -122,29 +122,47 @@ def _log_child(framework, experiment_id, params, tags, runner, *args):
         return history, metrics
 
 
-def train_pair(cfg, run_name=None):
-    """Train and log the pair for `cfg`; returns the metrics. Raises ConfigError for a bad config
-    (before any run is opened) and ExperimentFailed if a framework failed (after logging it)."""
-    validate(cfg)
-    root = np.random.SeedSequence(cfg.train.seed)
-    seeds = dict(zip(("split", "init", "order", "keras", "warmup"), root.spawn(5)))
+def _setup(cfg, seeds):
+    """Data, both models and the thread settings in force; raises before any training."""
     data = prepare_data(cfg, seeds["split"])
     validate(cfg, n_train=len(data["train"][0]))
-    frameworks = list(cfg.frameworks)
     thread_tags = {"threads": cfg.train.threads}
-    if "keras" in frameworks:
+    if "keras" in cfg.frameworks:
         thread_tags.update(keras_twin.import_tensorflow(cfg.train.threads))
     net = build_scratchnn(cfg, seeds["init"])
-    model = keras_twin.build(cfg, 784, data["n_out"], seeds["keras"]) if "keras" in frameworks else None
+    model = keras_twin.build(cfg, 784, data["n_out"], seeds["keras"]) if "keras" in cfg.frameworks else None
     if cfg.parity:
         model.set_weights(net.get_weights())
+    return data, net, model, thread_tags
 
+
+def train_pair(cfg, run_name=None, skip_finished=False, record_setup_failures=False):
+    """Train and log the pair for `cfg`; returns the metrics.
+
+    Raises ConfigError for a bad config, before any run is opened unless
+    `record_setup_failures` (sweeps), which records any failure before training as a FAILED
+    parent run. Raises ExperimentFailed if a framework failed, after logging it. With
+    `skip_finished`, a config whose parent run already FINISHED is not run again."""
+    name = run_name or cfg.mlflow.run_name or "default"
+    seeds = dict(zip(("split", "init", "order", "keras", "warmup"), np.random.SeedSequence(cfg.train.seed).spawn(5)))
+    tags = {}
+    try:
+        validate(cfg)
+        config_hash, config_id = tracking.config_hashes(cfg)
+        tags = {"config_hash": config_hash, "config_id": config_id, **tracking.environment_tags()}
+        experiment_id = tracking.connect(cfg.mlflow)
+        done = tracking.finished_parent(experiment_id, config_hash) if skip_finished else None
+        if done:
+            print(f"skipped: {name} already FINISHED as run {done} (rerun=true runs it again)")
+            return {"skipped": True, "parent_run_id": done}
+        data, net, model, thread_tags = _setup(cfg, seeds)
+    except Exception as exc:
+        if record_setup_failures:
+            tracking.record_failure(cfg.mlflow, name, {**tags, "role": "parent"}, exc)
+        raise
+    tags.update(thread_tags)
     params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
     params["optimizer.name"] = optimizer_label(cfg.optimizer)
-    config_hash, config_id = tracking.config_hashes(cfg)
-    tags = {"config_hash": config_hash, "config_id": config_id, **tracking.environment_tags(), **thread_tags}
-    experiment_id = tracking.connect(cfg.mlflow)
-    name = run_name or cfg.mlflow.run_name or "default"
     results, failures = {}, {}
     with tracking.run(run_name=name, experiment_id=experiment_id, tags={**tags, "role": "parent"}) as parent:
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
@@ -155,7 +173,7 @@ def train_pair(cfg, run_name=None):
             mlflow.log_text("step,scratchnn,keras\n" + "\n".join(f"{i + 1},{a!r},{b!r}" for i, (a, b) in enumerate(losses)),
                             "parity_losses.csv")
         runners = {"scratchnn": (run_scratchnn, net), "keras": (run_keras, model)}
-        for framework in frameworks:
+        for framework in cfg.frameworks:
             runner, framework_model = runners[framework]
             try:
                 results[framework] = _log_child(framework, experiment_id, params, tags, runner,
@@ -163,6 +181,7 @@ def train_pair(cfg, run_name=None):
             except sn.TrainingDiverged as exc:
                 failures[framework] = tracking.one_line(exc)
         metrics = {f"{fw}/{k}": v for fw, (_, m) in results.items() for k, v in m.items()}
+        metrics.update({f"{fw}/val_acc": h["val_accuracy"][-1] for fw, (h, _) in results.items()})
         if len(results) == 2:
             metrics["acc_delta_pp"] = 100 * (metrics["scratchnn/test/acc"] - metrics["keras/test/acc"])
             metrics["time_ratio"] = metrics["scratchnn/fit_time_s"] / metrics["keras/fit_time_s"]

@@ -129,3 +129,29 @@ def log_epoch(epoch, logs):
              "val_accuracy": "val/acc", "epoch_time": "epoch_time_s"}
     metrics = {names[k]: float(v) for k, v in logs.items() if k in names and v == v}
     mlflow.log_metrics(metrics, step=epoch)
+
+
+def finished_parent(experiment_id, config_hash):
+    """The id of a FINISHED parent run of this exact config, or None."""
+    runs = mlflow.search_runs(
+        [experiment_id], output_format="list", max_results=1,
+        filter_string=f"tags.config_hash = '{config_hash}' and tags.role = 'parent' and attributes.status = 'FINISHED'")
+    return runs[0].info.run_id if runs else None
+
+
+def record_failure(mlflow_cfg, name, tags, exc):
+    """A FAILED parent run for a config that failed before training (bad value, bad data)."""
+    client = mlflow.MlflowClient(mlflow_cfg.tracking_uri)
+    experiment_id = connect(mlflow_cfg)
+    created = client.create_run(experiment_id, run_name=name, tags={**tags, "failure_reason": one_line(exc)})
+    client.set_terminated(created.info.run_id, "FAILED")
+
+
+def mark_killed(experiment_id, reason="left RUNNING by a process that was killed; marked by the next sweep"):
+    """End every RUNNING run of the experiment as KILLED; returns how many there were."""
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=50000)
+    for stale in runs:
+        client.set_tag(stale.info.run_id, "failure_reason", reason)
+        client.set_terminated(stale.info.run_id, "KILLED")
+    return len(runs)
