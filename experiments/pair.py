@@ -165,6 +165,7 @@ def train_pair(cfg, run_name=None, skip_finished=False, record_setup_failures=Fa
     params["optimizer.name"] = optimizer_label(cfg.optimizer)
     results, failures = {}, {}
     with tracking.run(run_name=name, experiment_id=experiment_id, tags={**tags, "role": "parent"}) as parent:
+        mlflow.log_params(params)
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         if cfg.parity:
             losses = parity_check(cfg, data, net, model, seeds)
