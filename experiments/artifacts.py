@@ -30,11 +30,11 @@ def learning_curves(path, histories, title=""):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for (name, history), color in zip(histories.items(), ("tab:blue", "tab:orange")):
-        epochs = np.arange(1, len(history["loss"]) + 1)
         for ax, key in zip(axes, ("loss", "accuracy")):
-            ax.plot(epochs, history[key], color=color, label=f"{name} train")
-            if any(v == v for v in history.get(f"val_{key}", [])):
-                ax.plot(epochs, history[f"val_{key}"], color=color, linestyle="--", label=f"{name} val")
+            for series, style, label in ((key, "-", "train"), (f"val_{key}", "--", "val")):
+                values = history.get(series) or []
+                if any(v == v for v in values):  # absent, or all NaN (no validation set): not drawn
+                    ax.plot(np.arange(1, len(values) + 1), values, color=color, linestyle=style, label=f"{name} {label}")
     for ax, key in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)

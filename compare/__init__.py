@@ -1,0 +1,1 @@
+"""Reports comparing scratchnn with Keras, built from MLflow runs (`python -m compare.report`)."""
