@@ -27,7 +27,7 @@ class Dense:
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.l2 = float(l2)
-        self.W = self.b = self.dW = self.db = self.ctx = None
+        self.W = self.b = self.dW = self.db = self.ctx = self.delta = None
 
     def build(self, n_in, rng, dtype=np.float32):
         self.W = self.kernel_initializer((self.units, n_in), rng, dtype)
@@ -53,6 +53,7 @@ class Dense:
 
         `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs."""
         A_prev, _, _ = self.ctx
+        self.delta = delta  # kept for inspection (tests of BP1/BP2)
         M = delta.shape[1]
         self.dW = (delta @ A_prev.T) / M  # BP3.2
         self.db = delta.sum(axis=1, keepdims=True) / M  # BP4.2

@@ -1,0 +1,250 @@
+"""One test per numbered equation group of docs/derivation.md, each against an independent
+computation (TensorFlow autodiff in float64, finite differences, or Keras), and a check that
+every link in the doc resolves."""
+
+import ast
+import importlib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnn as sn
+from scratchnn import activations, initializers, losses
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "derivation.md"
+tf = pytest.importorskip("tensorflow")
+
+
+def t(x):
+    return tf.constant(np.asarray(x, dtype=np.float64))
+
+
+def tf_forward(net, X):
+    """Z^l and A^l of every Dense layer computed by TensorFlow, from the net's weights as tf.Variables."""
+    Ws = [tf.Variable(layer.W) for layer in net.layers]
+    bs = [tf.Variable(layer.b) for layer in net.layers]
+    tf_act = {"tanh": tf.tanh, "sigmoid": tf.sigmoid, "relu": tf.nn.relu, "linear": tf.identity,
+              "softmax": lambda Z: tf.nn.softmax(Z, axis=0)}
+    return Ws, bs, tf_act
+
+
+@pytest.fixture
+def setup(rng):
+    """A float64 784-ish net: two tanh hidden layers; softmax/CE output, and a batch."""
+    def make(output="softmax", loss="categorical_crossentropy", hidden="tanh", l2=0.0):
+        net = sn.Network(6, [sn.Dense(5, hidden, l2=l2), sn.Dense(4, hidden, l2=l2), sn.Dense(3, output, l2=l2)],
+                         loss=loss, rng=rng, dtype="float64")
+        for layer in net.layers:
+            layer.b[...] = rng.normal(0, 0.3, layer.b.shape)
+        X, y = rng.normal(size=(8, 6)), rng.integers(0, 3, 8)
+        return net, X, y
+    return make
+
+
+def autodiff(net, X, y, loss_fn):
+    """TensorFlow's dC/dZ^l, dC/dW^l, dC/db^l for C = mean loss (+ L2), from the net's weights."""
+    Ws, bs, act = tf_forward(net, X)
+    Y = t(losses.from_labels(y, net.n_out, np.float64))
+    with tf.GradientTape(persistent=True) as tape:
+        A, Zs = t(X.T), []
+        for layer, W, b in zip(net.layers, Ws, bs):
+            Z = tf.matmul(W, A) + b
+            Zs.append(Z)
+            A = act[layer.activation.name](Z)
+        C = tf.reduce_mean(loss_fn(A, Y)) + sum(layer.l2 * tf.reduce_sum(W * W) for layer, W in zip(net.layers, Ws))
+    return ([tape.gradient(C, Z).numpy() for Z in Zs], [tape.gradient(C, W).numpy() for W in Ws],
+            [tape.gradient(C, b).numpy() for b in bs])
+
+
+def cce(A, Y):
+    return -tf.reduce_sum(Y * tf.math.log(A), axis=0)
+
+
+def mse(A, Y):
+    return tf.reduce_mean((A - Y) ** 2, axis=0)
+
+
+def ours(net, X, y):
+    _, Y, _ = net._prepare(X, y)
+    net.backward(net.forward(X.T), Y)
+    M = X.shape[0]
+    return [layer.delta / M for layer in net.layers], [layer.dW for layer in net.layers], [layer.db for layer in net.layers]
+
+
+def test_forward_propagation(setup):
+    """F1 (a unit, written as a sum), F2 (a layer, one example) and F3 (a batch) agree with TensorFlow."""
+    net, X, _ = setup()
+    layer = net.layers[0]
+    layer.forward(X.T)
+    _, Z, A = layer.ctx
+    x = X[2]
+    z_1 = sum(layer.W[1, j] * x[j] for j in range(6)) + layer.b[1, 0]  # F1
+    assert Z[1, 2] == pytest.approx(z_1, rel=1e-12)
+    z = (tf.linalg.matvec(t(layer.W), t(x)) + t(layer.b[:, 0])).numpy()  # F2
+    np.testing.assert_allclose(Z[:, 2], z, rtol=1e-12)
+    np.testing.assert_allclose(A, tf.tanh(tf.matmul(t(layer.W), t(X.T)) + t(layer.b)).numpy(), rtol=1e-12)  # F3
+
+
+def test_costs():
+    """C1-C3 and their derivatives against TensorFlow's gradients; the fused forms against tf.nn."""
+    rng = np.random.default_rng(0)
+    A = rng.uniform(0.05, 0.95, (4, 6))
+    A_soft = A / A.sum(axis=0)
+    Y = losses.from_labels(rng.integers(0, 4, 6), 4, np.float64)
+    for name, fn, probs in (("categorical_crossentropy", cce, A_soft), ("mean_squared_error", mse, A),
+                            ("binary_crossentropy", lambda a, y: -tf.reduce_mean(y * tf.math.log(a) + (1 - y) * tf.math.log(1 - a), axis=0), A)):
+        a = tf.Variable(probs)
+        with tf.GradientTape() as tape:
+            L = fn(a, t(Y))
+            total = tf.reduce_sum(L)
+        loss = losses.get(name)
+        np.testing.assert_allclose(loss.forward(probs, Y), L.numpy(), rtol=1e-10)
+        # d(sum_m L^m)/dA = dL^m/da^m column by column: the per-example derivative
+        np.testing.assert_allclose(loss.backward(probs, Y), tape.gradient(total, a).numpy(), rtol=1e-8)
+    Z = rng.normal(size=(4, 6)) * 5
+    np.testing.assert_allclose(losses.get("cce").forward_logits(Z, Y),
+                               tf.nn.softmax_cross_entropy_with_logits(t(Y.T), t(Z.T)).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(losses.get("bce").forward_logits(Z, Y),
+                               tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t(Y), t(Z)), axis=0).numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name,tf_fn", [("sigmoid", tf.sigmoid), ("relu", tf.nn.relu), ("tanh", tf.tanh),
+                                        ("leaky_relu", lambda z: tf.where(z > 0, z, 0.2 * z))])  # tf.nn.leaky_relu rounds alpha to float32
+def test_activations(name, tf_fn):
+    """A1-A4: f and f' against TensorFlow; A5: softmax's Jacobian-vector product against tf.jacobian."""
+    Z = np.random.default_rng(1).normal(size=(5, 7)) * 3
+    z = tf.Variable(Z)
+    with tf.GradientTape() as tape:
+        out = tf_fn(z)
+        total = tf.reduce_sum(out)
+    f = activations.get(name)
+    A = f.forward(Z)
+    np.testing.assert_allclose(A, out.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(f.derivative(Z, A), tape.gradient(total, z).numpy(), rtol=1e-10, atol=1e-15)
+    softmax = activations.get("softmax")
+    zc = tf.Variable(Z[:, :1])
+    with tf.GradientTape() as tape:
+        a = tf.nn.softmax(zc, axis=0)
+    J = tf.reshape(tape.jacobian(a, zc), (5, 5)).numpy()
+    g = Z[:, 1:2]
+    np.testing.assert_allclose(softmax.backward(Z[:, :1], softmax.forward(Z[:, :1]), g), J.T @ g, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("output,loss,fn", [("softmax", "categorical_crossentropy", cce), ("sigmoid", "mean_squared_error", mse)])
+def test_bp1_output_error(setup, output, loss, fn):
+    """BP1.2 (fused A - Y and the general dL/dA ⊙ f'), as dC/dZ^L = Delta^L / M."""
+    net, X, y = setup(output, loss)
+    dZ, _, _ = autodiff(net, X, y, fn)
+    deltas, _, _ = ours(net, X, y)
+    np.testing.assert_allclose(deltas[-1], dZ[-1], rtol=1e-9, atol=1e-15)
+
+
+def test_bp2_error_recursion(setup):
+    """BP2.2 for every hidden layer, against TensorFlow's dC/dZ^l."""
+    net, X, y = setup("sigmoid", "mean_squared_error")
+    dZ, _, _ = autodiff(net, X, y, mse)
+    deltas, _, _ = ours(net, X, y)
+    for l in range(len(net.layers) - 1):
+        np.testing.assert_allclose(deltas[l], dZ[l], rtol=1e-9, atol=1e-15)
+
+
+def test_bp3_weight_gradient(setup):
+    net, X, y = setup()
+    _, dW, _ = autodiff(net, X, y, cce)
+    for ours_dW, tf_dW in zip(ours(net, X, y)[1], dW):
+        np.testing.assert_allclose(ours_dW, tf_dW, rtol=1e-9, atol=1e-15)
+
+
+def test_bp4_bias_gradient(setup):
+    net, X, y = setup()
+    _, _, db = autodiff(net, X, y, cce)
+    for ours_db, tf_db in zip(ours(net, X, y)[2], db):
+        np.testing.assert_allclose(ours_db, tf_db, rtol=1e-9, atol=1e-15)
+
+
+def test_why_backprop():
+    """The measurement script's finite-difference gradient agrees with backpropagation."""
+    from benchmarks.fd_vs_backprop import backprop_gradient, finite_difference_gradient
+
+    net = sn.mlp(5, 1, 4, 3, activation="tanh", seed=0, dtype="float64")
+    X, y = np.random.default_rng(0).normal(size=(6, 5)), np.array([0, 1, 2, 0, 1, 2])
+    for a, b in zip(backprop_gradient(net, X, y), finite_difference_gradient(net, X, y)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_sgd_and_steps_per_epoch(setup, monkeypatch):
+    """S2: ceil(50/16) = 4 steps, the last of 2 examples; S1: one step is W - lr dC/dW (TensorFlow's)."""
+    net, X, y = setup()
+    _, dW, db = autodiff(net, X, y, cce)
+    before = [layer.W.copy() for layer in net.layers]
+    net.optimizer = sn.SGD(lr=0.5)
+    net.train_on_batch(X, y)
+    for layer, W0, g in zip(net.layers, before, dW):
+        np.testing.assert_allclose(layer.W, W0 - 0.5 * g, rtol=1e-9)
+    sizes = []
+    step = net._train_step
+    monkeypatch.setattr(net, "_train_step", lambda Xb, Yb, *a: (sizes.append(len(Xb)), step(Xb, Yb, *a))[1])
+    rng = np.random.default_rng(0)
+    net.fit(rng.normal(size=(50, 6)), rng.integers(0, 3, 50), epochs=1, batch_size=16, verbose=False)
+    assert sizes == [16, 16, 16, 2] and len(sizes) == math.ceil(50 / 16)
+
+
+@pytest.mark.parametrize("case", [1, 2, 5])  # momentum, RMSprop with momentum, Adam with other betas
+def test_optimizer_rules(case):
+    """O1-O3 against keras.optimizers over several steps."""
+    from test_optimizers import CASES, max_relative_deviation
+
+    assert max_relative_deviation(*CASES[case]) < 1e-6
+
+
+@pytest.mark.parametrize("name,variance", [("glorot_uniform", 2 / (400 + 100)), ("glorot_normal", 2 / (400 + 100)),
+                                           ("he_uniform", 2 / 400), ("he_normal", 2 / 400), ("lecun_normal", 1 / 400)])
+def test_initialisation_variance(name, variance):
+    """I1-I2: the sample variance of a large draw matches the formula; bounds match the distributions."""
+    W = initializers.get(name)((100, 400), np.random.default_rng(0), np.float64)  # (fan_out, fan_in)
+    assert W.var() == pytest.approx(variance, rel=0.03) and abs(W.mean()) < 0.02 * math.sqrt(variance)
+    limit = math.sqrt(3 * variance) if "uniform" in name else 2 * math.sqrt(variance) / initializers.TRUNCATION_STD
+    assert np.abs(W).max() <= limit and np.abs(W).max() > 0.95 * limit
+
+
+def test_regularisation(setup):
+    """R1: the L2 term of dC/dW against TensorFlow; R2: dropout keeps the mean and masks the backward pass."""
+    net, X, y = setup(l2=0.01)
+    _, dW, _ = autodiff(net, X, y, cce)
+    for ours_dW, tf_dW in zip(ours(net, X, y)[1], dW):
+        np.testing.assert_allclose(ours_dW, tf_dW, rtol=1e-9)
+    drop = sn.Dropout(0.25)
+    drop.build(10, np.random.default_rng(0))
+    A = np.ones((10, 20000))
+    out = drop.forward(A, training=True)
+    assert out.mean() == pytest.approx(1.0, abs=0.01) and (out == 0).mean() == pytest.approx(0.25, abs=0.01)
+    np.testing.assert_array_equal(drop.backward(np.full_like(A, 3.0)), 3.0 * out)
+
+
+LINK = re.compile(r"\[`([\w.]+)`\]\((\.\./[\w/.]+)\)")
+
+
+def test_doc_links_resolve():
+    """Every [`name`](../path) in the doc names an existing file and, in it, an existing function or class."""
+    links = LINK.findall(DOC.read_text())
+    assert len(links) > 30
+    for name, rel in links:
+        path = (DOC.parent / rel).resolve()
+        assert path.is_file(), f"{rel} does not exist"
+        if name.startswith("scratchnn."):
+            module, _, attrs = name.partition(".")
+            obj = importlib.import_module(module)
+            for part in attrs.split("."):
+                obj = getattr(obj, part, None) or importlib.import_module(f"{obj.__name__}.{part}")
+            assert Path(importlib.import_module(obj.__module__).__file__).resolve() == path, f"{name} is not in {rel}"
+        elif name.startswith("test_"):
+            defined = {n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)}
+            assert name in defined, f"{name} is not defined in {rel}"
+    linked_tests = {name for name, rel in links if rel.endswith("test_derivation.py")}
+    here = {n.name for n in ast.parse(Path(__file__).read_text()).body
+            if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    assert here - {"test_doc_links_resolve"} <= linked_tests, "a test of this file is not linked from the doc"
