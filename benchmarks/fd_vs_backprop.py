@@ -14,34 +14,7 @@ import time
 import numpy as np
 
 import scratchnn as sn
-
-
-def cost(net, X, Y):
-    return net.cost(net.forward(X.T), Y).mean() + net.penalty()
-
-
-def finite_difference_gradient(net, X, y, h=1e-6):
-    """dC/dtheta for every parameter, by central differences, in the order of net.params."""
-    _, Y, _ = net._prepare(X, y)
-    grads = []
-    for p in net.params:
-        flat, g = p.reshape(-1), np.empty(p.size)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + h
-            plus = cost(net, X, Y)
-            flat[i] = old - h
-            minus = cost(net, X, Y)
-            flat[i] = old
-            g[i] = (plus - minus) / (2 * h)
-        grads.append(g.reshape(p.shape))
-    return grads
-
-
-def backprop_gradient(net, X, y):
-    _, Y, _ = net._prepare(X, y)
-    net.backward(net.forward(X.T), Y)
-    return [g.copy() for g in net.grads]
+from scratchnn.gradcheck import backprop_gradient, finite_difference_gradient
 
 
 def main(argv=None):

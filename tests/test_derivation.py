@@ -168,7 +168,7 @@ def test_bp4_bias_gradient(setup):
 
 def test_why_backprop():
     """The measurement script's finite-difference gradient agrees with backpropagation."""
-    from benchmarks.fd_vs_backprop import backprop_gradient, finite_difference_gradient
+    from benchmarks.fd_vs_backprop import backprop_gradient, finite_difference_gradient  # what the script runs
 
     net = sn.mlp(5, 1, 4, 3, activation="tanh", seed=0, dtype="float64")
     X, y = np.random.default_rng(0).normal(size=(6, 5)), np.array([0, 1, 2, 0, 1, 2])

@@ -4,39 +4,13 @@ import numpy as np
 import pytest
 
 from scratchnn import Dense, Network, activations
+from scratchnn.gradcheck import relative_error
 
 HIDDEN = [name for name in activations.NAMES if name != "softmax"] + ["softmax"]
 # (output activation, loss): the fused pairs and the general path through each output activation
 OUTPUTS = [("softmax", "categorical_crossentropy"), ("sigmoid", "categorical_crossentropy"),
            ("sigmoid", "binary_crossentropy"), ("softmax", "binary_crossentropy")] + [
     (name, "mean_squared_error") for name in activations.NAMES]
-
-
-def cost(net, X, Y):
-    A = net.forward(X.T)
-    return net.cost(A, Y).mean() + net.penalty()
-
-
-def relative_error(net, X, y, h=1e-6):
-    """||g_backprop - g_numeric|| / (||g_backprop|| + ||g_numeric||) over all parameters."""
-    _, Y, _ = net._prepare(X, y)
-    A = net.forward(X.T)
-    net.backward(A, Y)
-    analytic = np.concatenate([g.ravel() for g in net.grads])
-    numeric = []
-    for p in net.params:
-        flat = p.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + h
-            plus = cost(net, X, Y)
-            flat[i] = old - h
-            minus = cost(net, X, Y)
-            flat[i] = old
-            numeric.append((plus - minus) / (2 * h))
-    numeric = np.array(numeric)
-    scale = max(np.linalg.norm(analytic) + np.linalg.norm(numeric), 1e-12)  # both zero: a dead ReLU output
-    return np.linalg.norm(analytic - numeric) / scale
 
 
 def random_net(rng, hidden, output, loss, l2=0.0):
