@@ -1,7 +1,8 @@
 """Activation functions f and their backward passes, looked up by name with `get()`.
 
 Every activation works on Z of shape (n, M), one column per example. `forward(Z)`
-returns A = f(Z). `backward(Z, A, dA)` returns dL/dZ given dL/dA: for the element-wise
+returns A = f(Z). `backward(Z, A, dA)` returns dL/dZ given dL/dA (and may reuse dA's
+memory for the result, so a caller hands dA over): for the element-wise
 functions that is dA ⊙ f'(Z), the product in BP1.2 and BP2.2; softmax, whose Jacobian is
 not diagonal, returns the Jacobian-vector product instead.
 """
@@ -74,7 +75,7 @@ class ReLU(Activation):
         return (Z > 0).astype(Z.dtype)
 
     def backward(self, Z, A, dA):
-        return np.where(Z > 0, dA, 0).astype(dA.dtype, copy=False)
+        return np.multiply(dA, Z > 0, out=dA if dA.flags.writeable else None)
 
 
 class LeakyReLU(Activation):

@@ -28,6 +28,14 @@ class Dense:
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.l2 = float(l2)
         self.W = self.b = self.dW = self.db = self.ctx = self.delta = None
+        self._buffers = {}
+
+    def _buffer(self, name, shape):
+        """A training buffer reused from step to step (fresh large arrays cost page faults)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[name] = np.empty(shape, dtype=self.W.dtype)
+        return buf
 
     def build(self, n_in, rng, dtype=np.float32):
         self.W = self.kernel_initializer((self.units, n_in), rng, dtype)
@@ -35,7 +43,9 @@ class Dense:
         return self.units
 
     def forward(self, A_prev, training=False):
-        Z = self.W @ A_prev
+        """Training reuses Z's memory from the last step; inference returns fresh arrays."""
+        out = self._buffer("Z", (self.units, A_prev.shape[1])) if training else None
+        Z = np.matmul(self.W, A_prev, out=out)
         Z += self.b
         A = self.activation.forward(Z)
         self.ctx = (A_prev, Z, A)
@@ -54,12 +64,16 @@ class Dense:
         `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs."""
         A_prev, _, _ = self.ctx
         self.delta = delta  # kept for inspection (tests of BP1/BP2)
-        M = delta.shape[1]
-        self.dW = (delta @ A_prev.T) / M  # BP3.2
-        self.db = delta.sum(axis=1, keepdims=True) / M  # BP4.2
+        scaled = delta * (1 / delta.shape[1])  # the 1/M of the cost, applied to the small factor
+        if self.dW is None:
+            self.dW, self.db = np.empty_like(self.W), np.empty_like(self.b)
+        np.matmul(scaled, A_prev.T, out=self.dW)  # BP3.2
+        np.sum(scaled, axis=1, keepdims=True, out=self.db)  # BP4.2
         if self.l2:
-            self.dW += 2 * self.l2 * self.W
-        return self.W.T @ delta if propagate else None
+            self.dW += (2 * self.l2) * self.W
+        if not propagate:
+            return None
+        return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))
 
     def penalty(self):
         return self.l2 * float(np.sum(np.square(self.W))) if self.l2 else 0.0

@@ -111,15 +111,17 @@ class Network:
         S = math.ceil(N / M)
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
+        batch = np.empty((min(M, N), X.shape[1]), dtype=self.dtype)  # one batch of inputs, reused
         bar = tqdm(range(epochs), desc="scratchnn", unit="epoch", disable=not verbose, leave=False)
         for epoch in bar:
             start = time.perf_counter()
             order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
-            Xs, Ys, ys = X[order], Y[:, order], y[order]  # one gather per epoch
+            Ys, ys = Y[:, order], y[order]  # small; the images are gathered batch by batch
             total_loss = correct = 0.0
             for s in range(S):
-                yb = ys[s * M:(s + 1) * M]
-                A, batch_loss = self._train_step(Xs[s * M:(s + 1) * M], Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
+                idx, yb = order[s * M:(s + 1) * M], ys[s * M:(s + 1) * M]
+                Xb = np.take(X, idx, axis=0, out=batch[:len(idx)])
+                A, batch_loss = self._train_step(Xb, Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
                 total_loss += batch_loss * len(yb)
                 correct += float((self._classes(A) == yb).sum())
                 if max_loss is not None and total_loss > max_loss * min(N, (s + 1) * M):
@@ -181,7 +183,7 @@ class Network:
         if X.ndim != 2 or X.shape[1] != self.input_dim:
             raise ValueError(f"X must have shape (M, {self.input_dim}). Received: X.shape={X.shape}")
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        if not np.isfinite(X.sum(dtype=np.float64)):  # one pass, no mask; NaN and inf propagate
             bad = np.argwhere(~np.isfinite(X))[0]
             raise ValueError(f"X must be finite. Received: X[{bad[0]}, {bad[1]}]={X[tuple(bad)]}")
         return X

@@ -2,7 +2,9 @@
 
 `step(params, grads)` updates each array of `params` in place from the matching array of
 `grads` and counts one iteration. Each class implements one `update_step(g, w, slots)`
-whose rule is written in its docstring; `slots` holds that variable's state arrays.
+whose rule is written in its docstring; `slots` holds that variable's state arrays and the
+scratch arrays t1, t2, so that a step allocates nothing. Each operation is done in the order
+Keras does it, so that float32 results agree.
 """
 
 import numpy as np
@@ -49,17 +51,18 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.slot_names = ("m",) if self.momentum else ()
+        self.slot_names = ("m", "t1", "t2") if self.momentum else ("t1",)
 
     def update_step(self, g, w, slots):
+        lr_g = np.multiply(g, self.lr, out=slots["t1"])
         if not self.momentum:
-            w -= self.lr * g
+            w -= lr_g
             return
         m = slots["m"]
         m *= self.momentum
-        m -= self.lr * g
+        m -= lr_g
         if self.nesterov:
-            w += self.momentum * m - self.lr * g
+            w += np.subtract(np.multiply(m, self.momentum, out=slots["t2"]), lr_g, out=slots["t2"])
         else:
             w += m
 
@@ -83,13 +86,13 @@ class RMSprop(Optimizer):
         if not 0 <= rho < 1:
             raise ValueError(f"rho must be in [0, 1). Received: rho={rho!r}")
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
-        self.slot_names = ("v", "m") if self.momentum else ("v",)
+        self.slot_names = ("v", "m", "t1", "t2") if self.momentum else ("v", "t1", "t2")
 
     def update_step(self, g, w, slots):
-        v = slots["v"]
+        v, t1, t2 = slots["v"], slots["t1"], slots["t2"]
         v *= self.rho
-        v += (1 - self.rho) * np.square(g)
-        increment = self.lr * g / np.sqrt(v + self.epsilon)
+        v += np.multiply(np.square(g, out=t1), 1 - self.rho, out=t1)
+        increment = np.divide(np.multiply(g, self.lr, out=t2), np.sqrt(np.add(v, self.epsilon, out=t1), out=t1), out=t2)
         if self.momentum:
             m = slots["m"]
             m *= self.momentum
@@ -112,7 +115,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    slot_names = ("m", "v")
+    slot_names = ("m", "v", "t1", "t2")
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(lr)
@@ -125,10 +128,11 @@ class Adam(Optimizer):
         t = self.iterations + 1
         f = w.dtype.type  # the powers in the variable's precision, as Keras computes them
         alpha = f(self.lr) * np.sqrt(1 - f(self.beta_2) ** t) / (1 - f(self.beta_1) ** t)
-        m, v = slots["m"], slots["v"]
-        m += (g - m) * (1 - self.beta_1)
-        v += (np.square(g) - v) * (1 - self.beta_2)
-        w -= alpha * m / (np.sqrt(v) + self.epsilon)
+        m, v, t1, t2 = slots["m"], slots["v"], slots["t1"], slots["t2"]
+        m += np.multiply(np.subtract(g, m, out=t1), 1 - self.beta_1, out=t1)
+        v += np.multiply(np.subtract(np.square(g, out=t1), v, out=t1), 1 - self.beta_2, out=t1)
+        denominator = np.add(np.sqrt(v, out=t1), self.epsilon, out=t1)
+        w -= np.divide(np.multiply(m, alpha, out=t2), denominator, out=t2)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
