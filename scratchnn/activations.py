@@ -13,7 +13,8 @@ import numpy as np
 class Activation:
     name = ""
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
+        """f(Z); written into `out` when given and the function allows it."""
         raise NotImplementedError
 
     def derivative(self, Z, A):
@@ -21,7 +22,7 @@ class Activation:
         raise NotImplementedError
 
     def backward(self, Z, A, dA):
-        return dA * self.derivative(Z, A)
+        return np.multiply(dA, self.derivative(Z, A), out=dA)
 
     def get_config(self):
         return {"name": self.name}
@@ -30,7 +31,7 @@ class Activation:
 class Linear(Activation):
     name = "linear"
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
         return Z
 
     def derivative(self, Z, A):
@@ -45,7 +46,7 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
         E = np.exp(-np.abs(Z))  # in (0, 1], never overflows
         return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
 
@@ -56,8 +57,8 @@ class Sigmoid(Activation):
 class Tanh(Activation):
     name = "tanh"
 
-    def forward(self, Z):
-        return np.tanh(Z)
+    def forward(self, Z, out=None):
+        return np.tanh(Z, out=out)
 
     def derivative(self, Z, A):
         return 1.0 - A * A
@@ -68,8 +69,8 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def forward(self, Z):
-        return np.maximum(Z, 0)
+    def forward(self, Z, out=None):
+        return np.maximum(Z, 0, out=out)
 
     def derivative(self, Z, A):
         return (Z > 0).astype(Z.dtype)
@@ -88,7 +89,7 @@ class LeakyReLU(Activation):
             raise ValueError(f"alpha must be >= 0. Received: alpha={alpha}")
         self.alpha = alpha
 
-    def forward(self, Z):
+    def forward(self, Z, out=None):
         return np.where(Z > 0, Z, self.alpha * Z).astype(Z.dtype, copy=False)
 
     def derivative(self, Z, A):
@@ -107,9 +108,10 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def forward(self, Z):
-        E = np.exp(Z - Z.max(axis=0, keepdims=True))
-        return E / E.sum(axis=0, keepdims=True)
+    def forward(self, Z, out=None):
+        E = np.exp(np.subtract(Z, Z.max(axis=0, keepdims=True), out=out), out=out)
+        E /= E.sum(axis=0, keepdims=True)
+        return E
 
     def derivative(self, Z, A):
         raise TypeError("softmax has no element-wise derivative; use backward(Z, A, dA)")

@@ -47,7 +47,7 @@ class Dense:
         out = self._buffer("Z", (self.units, A_prev.shape[1])) if training else None
         Z = np.matmul(self.W, A_prev, out=out)
         Z += self.b
-        A = self.activation.forward(Z)
+        A = self.activation.forward(Z, out=self._buffer("A", Z.shape) if training else None)
         self.ctx = (A_prev, Z, A)
         return A
 
