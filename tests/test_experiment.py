@@ -170,3 +170,15 @@ def test_command_line_exits_nonzero_with_one_line_reason(data_root, tmp_path):
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: model.width must be >= 1. Received: model.width=0"]
+
+
+@pytest.mark.slow
+def test_default_run_reaches_97_5_percent_for_both(data_root, tmp_path):
+    """The README's main job: the default config, in full, on real MNIST."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"data.dir={data_root}", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}",
+                                           "train.verbose=false"])
+    metrics = train_pair(cfg)
+    print(f"default run: scratchnn {metrics['scratchnn/test/acc']:.4f}, keras {metrics['keras/test/acc']:.4f}, "
+          f"time ratio {metrics['time_ratio']:.3f}")
+    assert metrics["scratchnn/test/acc"] >= 0.975 and metrics["keras/test/acc"] >= 0.975
