@@ -9,8 +9,9 @@ outputs). An epoch is measured over min(S, --max-steps) steps (fewer for configs
 cost more than --flop-budget in all, at least 5) and scaled to the full S =
 ceil(N / M) steps: a one-step call is timed too, so a call's fixed cost counts once and the
 per-step cost S times. Warm-up runs are excluded and the median over --repeats is reported.
-Peak memory is the rise of the process's peak RSS (VmHWM, reset before each fit) above its
-RSS before the fit. Results: a printed table, plus CSV and Markdown in benchmarks/results/.
+Peak memory is the rise of the process's peak RSS (VmHWM, reset first) above its RSS before
+the first epoch of a fresh model: everything training allocates counts. memory_ratio is
+(data + parameters + that rise) / (data + parameters + one batch of activations). Results: a printed table, plus CSV and Markdown in benchmarks/results/.
 """
 
 import argparse
@@ -101,17 +102,23 @@ def time_gemm(depth, width, M, steps, rng):
     return time.perf_counter() - start
 
 
-def measure(fn, repeats):
-    """Median seconds and peak RSS rise over `repeats` calls of fn() (after one warm-up call)."""
+def first_call_peak(fn):
+    """Peak RSS rise (bytes) over the RSS before a call: used on a fresh model's first epoch, so
+    that every buffer, gradient, optimizer slot and (for Keras) traced graph it creates counts."""
+    base = rss_reset()
     fn()
-    times, peaks = [], []
+    return max(0, rss_peak() - base)
+
+
+def measure(fn, repeats):
+    """Median seconds over `repeats` calls of fn(), after one untimed warm-up call."""
+    fn()
+    times = []
     for _ in range(repeats):
-        base = rss_reset()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-        peaks.append(max(0, rss_peak() - base))
-    return statistics.median(times), max(peaks)
+    return statistics.median(times)
 
 
 def epoch_estimate(t_steps, t_one, steps, S):
@@ -135,22 +142,23 @@ def bench_config(depth, width, M, data, args, rng):
     net = build_scratchnn(cfg, seeds[0])
     order = np.random.default_rng(1)
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        t, peak = measure(lambda: net.fit(Xs, ys, 1, M, shuffle=order, verbose=False), args.repeats)
-        t_one, _ = measure(lambda: net.fit(Xs[:M], ys[:M], 1, M, shuffle=order, verbose=False), args.repeats)
+        peak = first_call_peak(lambda: net.fit(Xs, ys, 1, M, shuffle=order, verbose=False))
+        t = measure(lambda: net.fit(Xs, ys, 1, M, shuffle=order, verbose=False), args.repeats)
+        t_one = measure(lambda: net.fit(Xs[:M], ys[:M], 1, M, shuffle=order, verbose=False), args.repeats)
         row["scratchnn_s_epoch"], row["scratchnn_peak_mb"] = epoch_estimate(t, t_one, steps, S), peak / 2**20
         t_gemm = statistics.median(time_gemm(depth, width, M, steps, rng) for _ in range(args.repeats))
         row["gemm_s_epoch"] = t_gemm * S / steps
 
     model = keras_twin.build(cfg, 784, 10, seeds[1])
-    keras_twin.warm_up(model, Xs, ys, M, 5)
     order = np.random.default_rng(1)
 
     def keras_epoch(n):
         idx = order.permutation(n)
         model.fit(Xs[idx], ys[idx], batch_size=M, epochs=1, shuffle=False, verbose=0)
 
-    t, peak = measure(lambda: keras_epoch(len(Xs)), args.repeats)
-    t_one, _ = measure(lambda: keras_epoch(M), args.repeats)
+    peak = first_call_peak(lambda: keras_epoch(len(Xs)))
+    t = measure(lambda: keras_epoch(len(Xs)), args.repeats)
+    t_one = measure(lambda: keras_epoch(M), args.repeats)
     row["keras_s_epoch"], row["keras_peak_mb"] = epoch_estimate(t, t_one, steps, S), peak / 2**20
 
     flops = flops_per_step(depth, width, M) * S
