@@ -107,16 +107,16 @@ def parity_check(cfg, data, net, model, seeds):
     return np.array(losses)
 
 
-def _log_child(framework, experiment_id, params, tags, runner, *args):
-    """One child run of the active parent; returns (history, metrics)."""
+def _log_child(framework, experiment_id, params, tags, runner, cfg, data, model, seeds):
+    """One child run of the active parent: train with `runner`, log metrics, weights and
+    predictions; returns (history, metrics)."""
     with tracking.run(run_name=framework, experiment_id=experiment_id, nested=True,
                       tags={**tags, "framework": framework}):
         mlflow.log_params(params)
-        history, probabilities, metrics = runner(*args)
+        history, probabilities, metrics = runner(cfg, data, model, seeds)
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts.save_predictions(Path(tmp), args[1]["test"][1], probabilities)
-            model = args[2]
+            artifacts.save_predictions(Path(tmp), data["test"][1], probabilities)
             model.save(Path(tmp) / ("model.npz" if framework == "scratchnn" else "model.keras"))
             mlflow.log_artifacts(tmp)
         return history, metrics

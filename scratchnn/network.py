@@ -10,7 +10,6 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import layers as layers_mod
 from . import losses, optimizers
@@ -25,6 +24,23 @@ class TrainingDiverged(RuntimeError):
         where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
         why = f" (running mean above max_loss={max_loss})" if math.isfinite(loss) and max_loss is not None else ""
         super().__init__(f"training diverged: loss={loss} at {where}{why}")
+
+
+def _progress(epochs, verbose):
+    """A tqdm bar over epochs when verbose (tqdm is imported only then), else a plain range."""
+    if not verbose:
+        return _NoBar(epochs)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(epochs), desc="scratchnn", unit="epoch", leave=False)
+
+
+class _NoBar(list):
+    def __init__(self, epochs):
+        super().__init__(range(epochs))
+
+    def set_postfix(self, *args, **kwargs):
+        pass
 
 
 def _positive_int(name, value):
@@ -112,7 +128,7 @@ class Network:
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
         batch = np.empty((min(M, N), X.shape[1]), dtype=self.dtype)  # one batch of inputs, reused
-        bar = tqdm(range(epochs), desc="scratchnn", unit="epoch", disable=not verbose, leave=False)
+        bar = _progress(epochs, verbose)
         for epoch in bar:
             start = time.perf_counter()
             order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)

@@ -169,3 +169,26 @@ def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
     assert report.main(["--experiment", "tiny", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
     per_config = (tmp_path / "r" / "per_config.csv").read_text()
     assert per_config.count("\n") == 3 and (tmp_path / "r" / "confusion_matrices.png").stat().st_size > 1000
+
+
+def test_old_runs_without_parent_params_or_config_tags(tmp_path):
+    """Runs logged before parents carried params and config_id still pair up, taking the children's params."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("old")
+    parent = client.create_run(experiment, run_name="old-style")
+    for fw, acc in (("scratchnn", 0.9), ("keras", 0.8)):
+        child = client.create_run(experiment, tags={"framework": fw, "mlflow.parentRunId": parent.info.run_id})
+        for key, value in {"model.depth": 2, "model.width": 64, "model.activation": "tanh", "train.batch_size": 32,
+                           "optimizer.lr": 0.05, "optimizer.name": "sgd", "data.name": "mnist"}.items():
+            client.log_param(child.info.run_id, key, value)
+        client.log_metric(child.info.run_id, "test/acc", acc)
+        client.log_metric(child.info.run_id, "fit_time_s", 2.0 if fw == "scratchnn" else 4.0)
+        client.set_terminated(child.info.run_id, "FINISHED")
+    client.set_terminated(parent.info.run_id, "FINISHED")
+    pairs = load_pairs(search("old", uri))
+    row = pairs.iloc[0]
+    assert (row.depth, row.width, row.activation, row.lr) == (2, 64, "tanh", 0.05)
+    assert row.delta_pp == pytest.approx(10.0) and row.time_ratio == 0.5 and row.config_id == "mnist|2|64|tanh|32|0.05|sgd"
+    shown = tables.display(tables.per_config(pairs))
+    assert shown["epoch ratio"].iloc[0] == "missing" and shown["time ratio"].iloc[0] == "0.500"

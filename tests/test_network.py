@@ -158,3 +158,14 @@ def test_running_loss_above_max_loss_counts_as_divergence(mnist):
         net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)
     net = sn.mlp(784, 1, 128, 10, optimizer=sn.SGD(lr=0.1), seed=0)
     net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)  # a healthy run is not stopped
+
+
+def test_library_imports_only_numpy():
+    import subprocess
+    import sys
+
+    code = ("import sys, scratchnn; import scratchnn.datasets, scratchnn.gradcheck; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'keras', 'hydra', 'mlflow', 'tqdm', 'pandas', 'omegaconf', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
