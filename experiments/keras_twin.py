@@ -9,9 +9,6 @@ import time
 
 import numpy as np
 
-KERAS_OPTIMIZERS = {"SGD": "SGD", "RMSprop": "RMSprop", "Adam": "Adam"}
-
-
 def import_tensorflow(threads):
     """Import TensorFlow with `threads` intra-op threads (and as many inter-op threads);
     returns the counts in force, which may differ if TensorFlow was initialised earlier."""
@@ -38,13 +35,14 @@ def _initializer(name, seed):
 
 
 def optimizer(opt_cfg):
-    """keras.optimizers.X with the hyperparameters of scratchnn's optimizer config."""
+    """keras.optimizers.X with the hyperparameters of scratchnn's optimizer config (the classes
+    share names: SGD, RMSprop, Adam)."""
     import keras
 
     kwargs = {k: v for k, v in opt_cfg.items() if k != "_target_"}
     kwargs["learning_rate"] = kwargs.pop("lr")
     name = opt_cfg["_target_"].rsplit(".", 1)[-1]
-    return getattr(keras.optimizers, KERAS_OPTIMIZERS[name])(**kwargs)
+    return getattr(keras.optimizers, name)(**kwargs)
 
 
 def build(cfg, input_dim, n_out, seed_sequence):
