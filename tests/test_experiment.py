@@ -138,8 +138,24 @@ def test_unknown_keys_and_wrong_types_fail_at_composition(make_cfg, override):
         make_cfg(override)
 
 
-def test_validate_accepts_the_default_config(make_cfg):
-    validate(make_cfg(), n_train=2000)
+@pytest.mark.parametrize("group,cls,hyper", [
+    ("sgd", "SGD", {"learning_rate": 0.1, "momentum": 0.0, "nesterov": False}),
+    ("momentum", "SGD", {"learning_rate": 0.01, "momentum": 0.9, "nesterov": False}),
+    ("rmsprop", "RMSprop", {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7}),
+    ("adam", "Adam", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+])
+def test_each_optimizer_group_builds_the_same_optimizer_in_both_frameworks(make_cfg, group, cls, hyper):
+    from hydra.utils import instantiate
+
+    cfg = make_cfg(f"optimizer={group}")
+    validate(cfg, n_train=2000)  # the shipped configs are valid
+    ours = instantiate(cfg.optimizer)
+    theirs = keras_twin.optimizer(cfg.optimizer)
+    assert type(ours).__name__ == type(theirs).__name__ == cls
+    config = theirs.get_config()
+    for key, value in hyper.items():
+        assert config[key] == pytest.approx(value), key
+        assert getattr(ours, "lr" if key == "learning_rate" else key) == pytest.approx(value), key
 
 
 def test_any_exception_leaves_no_run_running(make_cfg, monkeypatch):
