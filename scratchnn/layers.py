@@ -53,24 +53,25 @@ class Dense:
 
     call = forward
 
-    def backward(self, dA, propagate=True):
+    def backward(self, dA, propagate=True, scale=1.0):
         """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients."""
         _, Z, A = self.ctx
-        return self.backward_delta(self.activation.backward(Z, A, dA), propagate)
+        return self.backward_delta(self.activation.backward(Z, A, dA), propagate, scale)
 
-    def backward_delta(self, delta, propagate=True):
+    def backward_delta(self, delta, propagate=True, scale=1.0):
         """BP3.2, BP4.2 and the (W^l)^T Delta^l factor of BP2.2, given Delta^l = dL/dZ^l.
 
-        `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs."""
+        `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs. dW and db
+        are multiplied by `scale` (1 for the gradient itself; an optimizer's step_scale)."""
         A_prev, _, _ = self.ctx
         self.delta = delta  # kept for inspection (tests of BP1/BP2)
-        scaled = delta * (1 / delta.shape[1])  # the 1/M of the cost, applied to the small factor
+        scaled = delta * (scale / delta.shape[1])  # 1/M (and scale) applied to the small factor
         if self.dW is None:
             self.dW, self.db = np.empty_like(self.W), np.empty_like(self.b)
         np.matmul(scaled, A_prev.T, out=self.dW)  # BP3.2
         np.sum(scaled, axis=1, keepdims=True, out=self.db)  # BP4.2
         if self.l2:
-            self.dW += (2 * self.l2) * self.W
+            self.dW += (2 * self.l2 * scale) * self.W
         if not propagate:
             return None
         return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))
@@ -122,7 +123,7 @@ class Dropout:
 
     call = forward
 
-    def backward(self, dA, propagate=True):
+    def backward(self, dA, propagate=True, scale=1.0):
         return dA if self.ctx is None else dA * self.ctx
 
     def penalty(self):

@@ -80,15 +80,16 @@ class Network:
             A = layer.forward(A, training)
         return A
 
-    def backward(self, A, Y):
-        """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2)."""
-        out = self.layers[-1]
+    def backward(self, A, Y, scale=1.0):
+        """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2).
+        The weight gradients are multiplied by `scale` (see Optimizer.step_scale)."""
+        out, deep = self.layers[-1], len(self.layers) > 1
         if self.fused:
-            dA = out.backward_delta(self.loss.backward_logits(A, Y), propagate=len(self.layers) > 1)
+            dA = out.backward_delta(self.loss.backward_logits(A, Y), deep, scale)
         else:
-            dA = out.backward(self.loss.backward(A, Y), propagate=len(self.layers) > 1)
+            dA = out.backward(self.loss.backward(A, Y), deep, scale)
         for i in range(len(self.layers) - 2, -1, -1):
-            dA = self.layers[i].backward(dA, propagate=i > 0)
+            dA = self.layers[i].backward(dA, i > 0, scale)
 
     def cost(self, A, Y):
         """Per-example losses of the current forward pass; the fused path reads Z^L, not log(A^L)."""
@@ -158,8 +159,9 @@ class Network:
         batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(epoch, step, batch_loss)
-        self.backward(A, Yb)
-        self.optimizer.step(self.params, self.grads)
+        scale = self.optimizer.step_scale()
+        self.backward(A, Yb, scale)
+        self.optimizer.step(self.params, self.grads, prescaled=scale != 1.0)
         return A, batch_loss
 
     def train_on_batch(self, X, y):

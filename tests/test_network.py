@@ -169,3 +169,19 @@ def test_library_imports_only_numpy():
             "{'tensorflow', 'keras', 'hydra', 'mlflow', 'tqdm', 'pandas', 'omegaconf', 'matplotlib'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_sgd_with_lr_folded_into_the_gradient_matches_the_plain_update(toy, l2):
+    """Plain SGD hands lr to backprop (step_scale), so the update is one w -= g; same weights as w -= lr * g."""
+    X, y = toy
+    folded, plain = (sn.mlp(6, 2, 5, 3, seed=4, l2=l2, optimizer=sn.SGD(lr=0.3)) for _ in range(2))
+    assert folded.optimizer.step_scale() == 0.3 and sn.SGD(momentum=0.9).step_scale() == 1.0
+    _, Y, _ = plain._prepare(X, y)
+    for _ in range(3):
+        folded.train_on_batch(X, y)
+        plain.backward(plain.forward(X.T, training=True), Y)  # the true gradient, then lr * g
+        plain.optimizer.step(plain.params, plain.grads)
+    for a, b in zip(folded.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(folded.get_weights()[0], sn.mlp(6, 2, 5, 3, seed=4).get_weights()[0])
