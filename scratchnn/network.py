@@ -16,8 +16,8 @@ from . import losses, optimizers
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite, or its running mean over the epoch passed
-    `max_loss`; raised before that step's update is applied."""
+    """The training loss became NaN or infinite (raised before that step's update is applied),
+    or its running mean over the epoch passed `max_loss` (checked after the step)."""
 
     def __init__(self, epoch, step, loss, max_loss=None):
         self.epoch, self.step, self.loss = epoch, step, loss
@@ -141,8 +141,9 @@ class Network:
                 A, batch_loss = self._train_step(Xb, Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
                 total_loss += batch_loss * len(yb)
                 correct += float((self._classes(A) == yb).sum())
-                if max_loss is not None and total_loss > max_loss * min(N, (s + 1) * M):
-                    raise TrainingDiverged(epoch + 1, s + 1, total_loss / min(N, (s + 1) * M), max_loss)
+                seen = min(N, (s + 1) * M)
+                if max_loss is not None and total_loss > max_loss * seen:
+                    raise TrainingDiverged(epoch + 1, s + 1, total_loss / seen, max_loss)
             logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
             if validation_data is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(validation_data[0], *validation_data[1:])
