@@ -6,9 +6,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .runs import FRAMEWORKS  # noqa: E402
+from .runs import FRAMEWORKS, samples  # noqa: E402
 
 STYLE = {"scratchnn": "-", "keras": "--"}
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def accuracy_vs_lr(pairs, path):
@@ -16,7 +22,7 @@ def accuracy_vs_lr(pairs, path):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (activation, group) in enumerate(pairs.groupby("activation")):
         for fw in FRAMEWORKS:
-            ok = group[group[f"{fw}_status"] == "FINISHED"]
+            ok = group[samples(group, [fw])]
             means = ok.groupby("lr")[f"{fw}_acc"].mean()
             if len(means):
                 ax.plot(means.index, 100 * means.values, STYLE[fw], marker="o", color=f"C{i}", label=f"{activation} {fw}")
@@ -25,9 +31,7 @@ def accuracy_vs_lr(pairs, path):
     ax.set_ylabel("test accuracy %")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def ratio_heatmap(two_way, path):
@@ -42,9 +46,7 @@ def ratio_heatmap(two_way, path):
     for (r, c), v in np.ndenumerate(values):
         ax.text(c, r, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center")
     fig.colorbar(image, ax=ax, label="time ratio (scratchnn / keras)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def confusion_matrices(matrices, path):
@@ -57,6 +59,24 @@ def confusion_matrices(matrices, path):
         ax.set_title(fw)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def learning_curves(histories, path, title=""):
+    """Loss and accuracy per epoch of one paired run: a colour per framework, train solid and
+    validation dashed; a series absent or all NaN (no validation set) is not drawn."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for fw, history in histories.items():
+            for split, series, style in (("train", key, "-"), ("val", f"val_{key}", "--")):
+                values = np.asarray(history.get(series) or [], dtype=float)
+                if (values == values).any():
+                    ax.plot(np.arange(1, len(values) + 1), values, style, color=f"C{FRAMEWORKS.index(fw)}",
+                            label=f"{fw} {split}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,4 +1,5 @@
 """python -m compare.report --experiment NAME [--tracking-uri URI] [--out DIR] [--format md,html,csv] [--run ID]
+                           [--stale-after SECONDS] [--no-log]
 
 Turns an experiment's paired runs into Markdown, a self-contained HTML page and CSV files,
 and logs them as artifacts of a `report` run in the same experiment.
@@ -6,8 +7,10 @@ and logs them as artifacts of a `report` run in the same experiment.
 
 import argparse
 import base64
+import html
 import math
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -16,11 +19,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from experiments.artifacts import learning_curves
-from experiments.config import DEFAULT_TRACKING_URI, PROJECT_ROOT
-
 from . import plots, tables
-from .runs import FRAMEWORKS, ReportError, load_pairs, search
+from .runs import FRAMEWORKS, STALE_AFTER_S, ReportError, load_pairs, samples, search
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REPORTS_ROOT = PROJECT_ROOT / "reports"
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
 
 
 def markdown_table(df, index=True):
@@ -45,10 +49,10 @@ def chosen_run(pairs, summary, run_id=None):
         if run_id not in set(pairs.run_id):
             raise ReportError(f"run {run_id!r} is not a paired run of this experiment")
         return run_id
-    best = summary["best"].get("scratchnn") or summary["best"].get("keras")
-    if not best:
+    fw = next(iter(summary["best"]), None)  # scratchnn's best, else Keras's
+    if fw is None:
         return None
-    ok = pairs[(pairs.config_id == best["config_id"]) & (pairs.scratchnn_status == "FINISHED")]
+    ok = pairs[(pairs.config_id == summary["best"][fw]["config_id"]) & samples(pairs, [fw])]
     return ok.run_id.iloc[0] if len(ok) else None
 
 
@@ -75,10 +79,10 @@ def run_details(df, parent_id, folder):
     return matrices, histories, notes
 
 
-def build(experiment, tracking_uri, out, run_id=None):
+def build(experiment, tracking_uri, out, run_id=None, stale_after_s=STALE_AFTER_S):
     """Compute every section and write the figures; returns the sections and file paths."""
     df = search(experiment, tracking_uri)
-    pairs = load_pairs(df)
+    pairs = load_pairs(df, stale_after_s=stale_after_s)
     table = tables.per_config(pairs)
     by_axis, two_way = tables.pivots(pairs)
     summary = tables.summary(pairs, table)
@@ -96,7 +100,7 @@ def build(experiment, tracking_uri, out, run_id=None):
         with tempfile.TemporaryDirectory() as tmp:
             matrices, histories, notes = run_details(df, parent, Path(tmp))
         if histories:
-            learning_curves(out / "learning_curves.png", histories, f"run {parent}")
+            plots.learning_curves(histories, out / "learning_curves.png", f"run {parent}")
             figures["Learning curves of the chosen run"] = out / "learning_curves.png"
         if matrices:
             plots.confusion_matrices(matrices, out / "confusion_matrices.png")
@@ -113,7 +117,9 @@ def summary_markdown(experiment, r):
              f"- configs: {s['configs']} ({s['paired_configs']} with both frameworks finished)",
              f"- scratchnn faster in {_pct(s['share_faster'])} of configs; at least as accurate in "
              f"{_pct(s['share_at_least_as_accurate'])}",
-             f"- failed runs: " + ", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items())]
+             "- paired runs: " + ", ".join(f"{n} {state}" for state, n in s["paired_runs"].items()),
+             "- failed runs: " + ", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items()) +
+             f"; running: {s['paired_runs']['running']}"]
     for fw, best in s["best"].items():
         settings = ", ".join(f"{c}={_fmt(best[c])}" for c in ("depth", "width", "activation", "batch_size", "lr", "optimizer"))
         lines.append(f"- best {fw}: {100 * best['acc']:.2f}% ({settings})")
@@ -136,6 +142,9 @@ def sections(experiment, r):
         parts.append(("Time ratio (geometric mean), width × batch size", r["two_way"]))
     if r["per_class"] is not None:
         parts.append((f"Per class, run {r['parent']}", r["per_class"].round(4)))
+    unfinished = tables.unfinished(r["pairs"])
+    if len(unfinished):
+        parts.append(("Failed and running paired runs", unfinished))
     if r["notes"]:
         parts.append(("Notes", "\n".join(f"- {n}" for n in r["notes"])))
     return parts
@@ -154,12 +163,14 @@ def write(experiment, r, out, formats):
     if "html" in formats:
         body = []
         for title, part in parts:
-            body.append(f"<h2>{title}</h2>")
-            body.append(f"<pre>{part}</pre>" if isinstance(part, str) else part.to_html(na_rep="n/a"))
+            body.append(f"<h2>{html.escape(title)}</h2>")
+            body.append(f"<pre>{html.escape(part)}</pre>" if isinstance(part, str)
+                        else part.to_html(na_rep="n/a", escape=True))
         for title, path in r["figures"].items():
             data = base64.b64encode(path.read_bytes()).decode()
-            body.append(f"<h2>{title}</h2><img src='data:image/png;base64,{data}'>")
-        (out / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{experiment}</title>"
+            body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{data}'>")
+        (out / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                                         f"<title>{html.escape(experiment)}</title>"
                                          "<style>body{font-family:sans-serif} td,th{padding:2px 8px}</style></head><body>"
                                          + "\n".join(body) + "</body></html>")
         written.append(out / "report.html")
@@ -173,23 +184,35 @@ def write(experiment, r, out, formats):
     return written
 
 
-def main(argv=None):
+def output_folder(experiment, root=REPORTS_ROOT):
+    """<root>/<experiment> with the name made one plain folder name: every character outside
+    [A-Za-z0-9._-] becomes `_`, and a name of dots only (`.`, `..`) becomes underscores."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", experiment)
+    if set(name) <= {"."}:
+        name = "_" * max(len(name), 1)
+    return Path(root) / name
+
+
+def main(argv=None, reports_root=REPORTS_ROOT):
     parser = argparse.ArgumentParser(description="scratchnn vs Keras report from an MLflow experiment")
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-    parser.add_argument("--out", type=Path, default=None, help="default: reports/<experiment>/")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: reports/<experiment>/, the name with characters other than [A-Za-z0-9._-] as _")
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
+    parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S,
+                        help="seconds without a heartbeat after which a RUNNING run counts as dead (STALE)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
     args = parser.parse_args(argv)
     formats = set(args.format.split(","))
     if not formats <= {"md", "html", "csv"}:
         parser.error(f"--format takes md, html and csv. Received: --format={args.format}")
-    out = args.out or PROJECT_ROOT / "reports" / args.experiment
+    out = args.out or output_folder(args.experiment, reports_root)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(args.tracking_uri)
     try:
-        result = build(args.experiment, args.tracking_uri, out, args.run)
+        result = build(args.experiment, args.tracking_uri, out, args.run, args.stale_after)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

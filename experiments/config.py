@@ -5,6 +5,7 @@ typo or a wrong type fails when the config is composed, before anything runs. `v
 then checks the ranges, naming the field and the value.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
@@ -83,6 +84,8 @@ class MLflowConfig:
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str = "scratchnn"
     run_name: Optional[str] = None  # default: the command-line overrides
+    heartbeat_s: float = 30.0  # a live run refreshes its `heartbeat` tag this often
+    stale_after_s: float = 300.0  # a RUNNING run silent this long belongs to a dead process
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Config:
     parity: bool = False  # identical initial weights, and a step-by-step loss comparison
     parity_steps: int = 100
     rerun: bool = False  # in a sweep, run configs again even if they already FINISHED
+    objective: str = "scratchnn/val_acc"  # the parent-run metric a sweep job returns (the search maximises it)
 
 
 def register_configs():
@@ -129,18 +133,25 @@ def validate(cfg, n_train=None):
           f"must be one of {sorted(activations.NAMES)}")
     check(m.init in initializers.NAMES, "model.init", m.init, f"must be one of {sorted(initializers.NAMES)}")
     check(0 <= m.dropout < 1, "model.dropout", m.dropout, "must be in [0, 1)")
-    check(m.l2 >= 0, "model.l2", m.l2, "must be >= 0")
+    check(0 <= m.l2 < math.inf, "model.l2", m.l2, "must be finite and >= 0")
     target = o.get("_target_", "")
     known = [f"scratchnn.optimizers.{cls.__name__}" for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam)]
     check(target in known, "optimizer._target_", target, f"must be one of {known}")
-    check(o.lr > 0, "optimizer.lr", o.lr, "must be > 0")
+    check(0 < o.lr < math.inf, "optimizer.lr", o.lr, "must be finite and > 0")
+    unit = (lambda v: 0 <= v < 1, "must be in [0, 1)")
+    bounds = {"momentum": (lambda v: 0 <= v <= 1, "must be in [0, 1]"), "rho": unit, "beta_1": unit, "beta_2": unit,
+              "epsilon": (lambda v: 0 < v < math.inf, "must be finite and > 0")}
+    for key, (ok, why) in bounds.items():
+        if key in o:
+            check(ok(o[key]), f"optimizer.{key}", o[key], why)
+    check(t.seed >= 0, "train.seed", t.seed, "must be >= 0")
     check(t.epochs >= 1, "train.epochs", t.epochs, "must be >= 1")
     check(t.batch_size >= 1, "train.batch_size", t.batch_size, "must be >= 1")
     if n_train is not None:
         check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
               f"must not exceed the {n_train} training examples")
     check(t.threads >= 1, "train.threads", t.threads, "must be >= 1")
-    check(t.max_loss is None or t.max_loss > 0, "train.max_loss", t.max_loss, "must be > 0 or null")
+    check(t.max_loss is None or 0 < t.max_loss < math.inf, "train.max_loss", t.max_loss, "must be finite and > 0, or null")
     check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "must be >= 0")
     check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "must be >= 0")
     for key in ("train_size", "test_size"):
@@ -148,7 +159,21 @@ def validate(cfg, n_train=None):
         check(value is None or value >= 1, f"data.{key}", value, "must be >= 1 or null")
     check(len(cfg.frameworks) >= 1 and set(cfg.frameworks) <= set(FRAMEWORKS), "frameworks",
           list(cfg.frameworks), f"must be a non-empty subset of {list(FRAMEWORKS)}")
+    ml = cfg.mlflow
+    check(0 < ml.heartbeat_s < math.inf, "mlflow.heartbeat_s", ml.heartbeat_s, "must be finite and > 0")
+    check(ml.stale_after_s >= 2 * ml.heartbeat_s, "mlflow.stale_after_s", ml.stale_after_s,
+          f"must be at least twice mlflow.heartbeat_s ({ml.heartbeat_s})")
     if cfg.parity:
         check(m.dropout == 0, "model.dropout", m.dropout, "must be 0 with parity=true (masks cannot match)")
         check(set(cfg.frameworks) == set(FRAMEWORKS), "frameworks", list(cfg.frameworks),
               "must include both with parity=true")
+
+
+def validate_objective(cfg):
+    """A search needs its objective to exist: `<framework>/val_acc` needs that framework and a validation set."""
+    framework, _, metric = cfg.objective.partition("/")
+    if framework not in cfg.frameworks or metric not in ("val_acc", "test/acc"):
+        raise ConfigError(f"objective must be <framework>/val_acc or <framework>/test/acc for a framework in "
+                          f"{list(cfg.frameworks)}. Received: objective={cfg.objective!r}")
+    if metric == "val_acc" and cfg.data.val_size == 0:
+        raise ConfigError(f"objective {cfg.objective!r} needs a validation set. Received: data.val_size=0")

@@ -8,9 +8,10 @@ both from the same seed, so both see the same batches), Keras's weights and the 
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import mlflow
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -20,6 +21,7 @@ from scratchnn import datasets, preprocessing as pp
 
 from . import artifacts, keras_twin, tracking
 from .config import optimizer_label, validate
+from .lifecycle import CONFIG_HASH, CONFIG_ID, FAILED_FRAMEWORKS, FRAMEWORK, JOB, ROLE, Recorder, reason
 
 
 class ExperimentFailed(RuntimeError):
@@ -47,9 +49,18 @@ def _history(logs_per_epoch):
     return {k: [logs.get(k, float("nan")) for logs in logs_per_epoch] for k in keys}
 
 
-def run_scratchnn(cfg, data, net, seeds):
+def _finish(model_eval, model_predict, Xt):
+    """(test metrics, probabilities): evaluate, then time one predict call."""
+    test_loss, test_acc = model_eval()
+    start = time.perf_counter()
+    probabilities = model_predict(Xt)
+    return {"test/loss": test_loss, "test/acc": test_acc, "predict_time_s": time.perf_counter() - start}, probabilities
+
+
+def run_scratchnn(job, net, on_epoch_end):
     from threadpoolctl import threadpool_limits
 
+    cfg, data, seeds = job.cfg, job.data, job.seeds
     (X, y), (Xt, yt), M = data["train"], data["test"], cfg.train.batch_size
     with threadpool_limits(limits=cfg.train.threads, user_api="blas"):
         start = time.perf_counter()
@@ -59,31 +70,25 @@ def run_scratchnn(cfg, data, net, seeds):
         warmup = time.perf_counter() - start
         start = time.perf_counter()
         history = net.fit(X, y, cfg.train.epochs, M, data["val"], shuffle=np.random.default_rng(seeds["order"]),
-                          verbose=cfg.train.verbose, on_epoch_end=tracking.log_epoch, max_loss=cfg.train.max_loss)
+                          verbose=cfg.train.verbose, on_epoch_end=on_epoch_end, max_loss=cfg.train.max_loss)
         fit_time = time.perf_counter() - start
-        test_loss, test_acc = net.evaluate(Xt, yt)
-        start = time.perf_counter()
-        probabilities = net.predict(Xt)
-        predict_time = time.perf_counter() - start
-    return history, probabilities, {"test/loss": test_loss, "test/acc": test_acc, "fit_time_s": fit_time,
-                                    "predict_time_s": predict_time, "warmup_time_s": warmup}
+        metrics, probabilities = _finish(lambda: net.evaluate(Xt, yt), net.predict, Xt)
+    return history, probabilities, {**metrics, "fit_time_s": fit_time, "warmup_time_s": warmup}
 
 
-def run_keras(cfg, data, model, seeds):
+def run_keras(job, model, on_epoch_end):
+    cfg, data = job.cfg, job.data
     (X, y), (Xt, yt), M = data["train"], data["test"], cfg.train.batch_size
     start = time.perf_counter()
     keras_twin.warm_up(model, X, y, M, cfg.train.warmup_steps)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
-    logs = keras_twin.fit(model, X, y, cfg.train.epochs, M, np.random.default_rng(seeds["order"]), data["val"],
-                          on_epoch_end=tracking.log_epoch, max_loss=cfg.train.max_loss)
+    logs = keras_twin.fit(model, X, y, cfg.train.epochs, M, np.random.default_rng(job.seeds["order"]), data["val"],
+                          on_epoch_end=on_epoch_end, max_loss=cfg.train.max_loss)
     fit_time = time.perf_counter() - start
-    test_loss, test_acc = model.evaluate(Xt, yt, batch_size=4096, verbose=0)
-    start = time.perf_counter()
-    probabilities = model.predict(Xt, batch_size=4096, verbose=0)
-    predict_time = time.perf_counter() - start
-    return _history(logs), probabilities, {"test/loss": test_loss, "test/acc": test_acc, "fit_time_s": fit_time,
-                                           "predict_time_s": predict_time, "warmup_time_s": warmup}
+    metrics, probabilities = _finish(lambda: model.evaluate(Xt, yt, batch_size=4096, verbose=0),
+                                     lambda X_: model.predict(X_, batch_size=4096, verbose=0), Xt)
+    return _history(logs), probabilities, {**metrics, "fit_time_s": fit_time, "warmup_time_s": warmup}
 
 
 def parity_check(cfg, data, net, model, seeds):
@@ -107,96 +112,139 @@ def parity_check(cfg, data, net, model, seeds):
     return np.array(losses)
 
 
-def _log_child(framework, experiment_id, params, tags, runner, cfg, data, model, seeds):
-    """One child run of the active parent: train with `runner`, log metrics, weights and
-    predictions; returns (history, metrics)."""
-    with tracking.run(run_name=framework, experiment_id=experiment_id, nested=True,
-                      tags={**tags, "framework": framework}):
-        mlflow.log_params(params)
-        history, probabilities, metrics = runner(cfg, data, model, seeds)
-        mlflow.log_metrics(metrics)
+EPOCH_METRICS = {"loss": "train/loss", "accuracy": "train/acc", "val_loss": "val/loss",
+                 "val_accuracy": "val/acc", "epoch_time": "epoch_time_s"}
+
+
+@dataclass
+class Job:
+    """What every framework's run of one config shares."""
+    cfg: Any
+    data: dict
+    seeds: dict
+    params: dict
+    recorder: Recorder
+
+
+def _epoch_logger(recorder, run_id):
+    """Per-epoch metrics under the names the reports use; NaN (no validation set) is left out."""
+    def log(epoch, logs):
+        recorder.log_metrics(run_id, {EPOCH_METRICS[k]: v for k, v in logs.items() if k in EPOCH_METRICS and v == v},
+                             step=epoch)
+    return log
+
+
+def _run_child(job, parent_id, framework, model):
+    """One child run: train, log metrics, weights and predictions; returns (history, metrics)."""
+    runner = {"scratchnn": run_scratchnn, "keras": run_keras}[framework]
+    with job.recorder.run(framework, {FRAMEWORK: framework}, parent_id=parent_id) as run_id:
+        job.recorder.log_params(run_id, job.params)
+        history, probabilities, metrics = runner(job, model, _epoch_logger(job.recorder, run_id))
+        job.recorder.log_metrics(run_id, metrics)
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts.save_predictions(Path(tmp), data["test"][1], probabilities)
+            artifacts.save_predictions(Path(tmp), job.data["test"][1], probabilities)
             model.save(Path(tmp) / ("model.npz" if framework == "scratchnn" else "model.keras"))
-            mlflow.log_artifacts(tmp)
-        return history, metrics
+            job.recorder.log_artifacts(run_id, tmp)
+    return history, metrics
 
 
 def _setup(cfg, seeds):
-    """Data, both models and the thread settings in force; raises before any training."""
+    """Data, the models and the thread settings in force; raises before any training."""
     data = prepare_data(cfg, seeds["split"])
     validate(cfg, n_train=len(data["train"][0]))
     thread_tags = {"threads": cfg.train.threads}
     if "keras" in cfg.frameworks:
         thread_tags.update(keras_twin.import_tensorflow(cfg.train.threads))
-    net = build_scratchnn(cfg, seeds["init"])
-    model = keras_twin.build(cfg, 784, data["n_out"], seeds["keras"]) if "keras" in cfg.frameworks else None
+    models = {"scratchnn": build_scratchnn(cfg, seeds["init"])}
+    if "keras" in cfg.frameworks:
+        models["keras"] = keras_twin.build(cfg, 784, data["n_out"], seeds["keras"])
     if cfg.parity:
-        model.set_weights(net.get_weights())
-    return data, net, model, thread_tags
+        models["keras"].set_weights(models["scratchnn"].get_weights())
+    return data, models, thread_tags
 
 
-def train_pair(cfg, run_name=None, skip_finished=False, record_setup_failures=False):
-    """Train and log the pair for `cfg`; returns the metrics.
+def _log_parity(job, parent_id, models):
+    losses = parity_check(job.cfg, job.data, models["scratchnn"], models["keras"], job.seeds)
+    deviation = float(np.max(np.abs(losses[:, 0] - losses[:, 1]) / np.abs(losses[:, 1])))
+    job.recorder.log_metrics(parent_id, {"parity/max_rel_loss_dev": deviation})
+    job.recorder.client.log_text(parent_id, "step,scratchnn,keras\n" + "\n".join(
+        f"{i + 1},{a!r},{b!r}" for i, (a, b) in enumerate(losses)), "parity_losses.csv")
 
-    Raises ConfigError for a bad config, before any run is opened unless
-    `record_setup_failures` (sweeps), which records any failure before training as a FAILED
-    parent run. Raises ExperimentFailed if a framework failed, after logging it. With
-    `skip_finished`, a config whose parent run already FINISHED is not run again."""
-    name = run_name or cfg.mlflow.run_name or "default"
-    seeds = dict(zip(("split", "init", "order", "keras", "warmup"), np.random.SeedSequence(cfg.train.seed).spawn(5)))
-    tags = {}
-    try:
-        validate(cfg)
-        config_hash, config_id = tracking.config_hashes(cfg)
-        tags = {"config_hash": config_hash, "config_id": config_id, **tracking.environment_tags()}
-        experiment_id = tracking.connect(cfg.mlflow)
-        done = tracking.finished_parent(experiment_id, config_hash) if skip_finished else None
-        if done:
-            print(f"skipped: {name} already FINISHED as run {done} (rerun=true runs it again)")
-            return {"skipped": True, "parent_run_id": done}
-        data, net, model, thread_tags = _setup(cfg, seeds)
-    except Exception as exc:
-        if record_setup_failures:
-            tracking.record_failure(cfg.mlflow, name, {**tags, "role": "parent"}, exc)
-        raise
-    tags.update(thread_tags)
-    params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
-    params["optimizer.name"] = optimizer_label(cfg.optimizer)
-    results, failures = {}, {}
-    with tracking.run(run_name=name, experiment_id=experiment_id, tags={**tags, "role": "parent"}) as parent:
-        mlflow.log_params(params)
-        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        if cfg.parity:
-            losses = parity_check(cfg, data, net, model, seeds)
-            deviation = float(np.max(np.abs(losses[:, 0] - losses[:, 1]) / np.abs(losses[:, 1])))
-            mlflow.log_metric("parity/max_rel_loss_dev", deviation)
-            mlflow.log_text("step,scratchnn,keras\n" + "\n".join(f"{i + 1},{a!r},{b!r}" for i, (a, b) in enumerate(losses)),
-                            "parity_losses.csv")
-        runners = {"scratchnn": (run_scratchnn, net), "keras": (run_keras, model)}
-        for framework in cfg.frameworks:
-            runner, framework_model = runners[framework]
-            try:
-                results[framework] = _log_child(framework, experiment_id, params, tags, runner,
-                                                cfg, data, framework_model, seeds)
-            except sn.TrainingDiverged as exc:
-                failures[framework] = tracking.one_line(exc)
-        metrics = {f"{fw}/{k}": v for fw, (_, m) in results.items() for k, v in m.items()}
-        metrics.update({f"{fw}/val_acc": h["val_accuracy"][-1] for fw, (h, _) in results.items()})
-        if len(results) == 2:
-            metrics["acc_delta_pp"] = 100 * (metrics["scratchnn/test/acc"] - metrics["keras/test/acc"])
-            metrics["time_ratio"] = metrics["scratchnn/fit_time_s"] / metrics["keras/fit_time_s"]
-            mlflow.log_metrics({k: metrics[k] for k in ("acc_delta_pp", "time_ratio")})
-        if results:
-            with tempfile.TemporaryDirectory() as tmp:
-                artifacts.learning_curves(Path(tmp) / "learning_curves.png", {fw: h for fw, (h, _) in results.items()}, name)
-                mlflow.log_artifacts(tmp)
-        metrics["parent_run_id"] = parent.info.run_id
-        if failures:
-            mlflow.set_tag("failed_frameworks", ",".join(failures))
-            raise ExperimentFailed("; ".join(f"{fw} failed: {why}" for fw, why in failures.items()))
-    print(summary_line(metrics, cfg.mlflow.tracking_uri))
+
+def _pair_metrics(results):
+    """The parent's metrics: each framework's final figures, and Δacc and time ratio of the pair."""
+    metrics = {f"{fw}/{k}": v for fw, (_, m) in results.items() for k, v in m.items()}
+    metrics.update({f"{fw}/val_acc": h["val_accuracy"][-1] for fw, (h, _) in results.items()
+                    if h["val_accuracy"] and h["val_accuracy"][-1] == h["val_accuracy"][-1]})
+    if len(results) == 2:
+        metrics["acc_delta_pp"] = 100 * (metrics["scratchnn/test/acc"] - metrics["keras/test/acc"])
+        metrics["time_ratio"] = metrics["scratchnn/fit_time_s"] / metrics["keras/fit_time_s"]
     return metrics
+
+
+def _train_under(job, parent_id, name):
+    """Everything inside the parent run; raises ExperimentFailed if a framework failed."""
+    cfg, recorder = job.cfg, job.recorder
+    recorder.log_params(parent_id, job.params)
+    recorder.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    job.data, models, thread_tags = _setup(cfg, job.seeds)
+    recorder.set_tags(parent_id, thread_tags)
+    if cfg.parity:
+        _log_parity(job, parent_id, models)
+    results, failures = {}, {}
+    for framework in cfg.frameworks:
+        try:
+            results[framework] = _run_child(job, parent_id, framework, models[framework])
+        except sn.TrainingDiverged as exc:
+            failures[framework] = reason(exc)
+    metrics = _pair_metrics(results)
+    recorder.log_metrics(parent_id, {k: v for k, v in metrics.items() if not k.endswith("warmup_time_s")})
+    if results:
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts.learning_curves(Path(tmp) / "learning_curves.png", {fw: h for fw, (h, _) in results.items()}, name)
+            recorder.log_artifacts(parent_id, tmp)
+    if failures:
+        recorder.set_tags(parent_id, {FAILED_FRAMEWORKS: ",".join(failures)})
+        raise ExperimentFailed("; ".join(f"{fw} failed: {why}" for fw, why in failures.items()))
+    return metrics
+
+
+def train_pair(cfg, *, name=None, job_id="", skip_finished=False):
+    """Train and log every framework of `cfg` under one parent run; returns the parent's metrics.
+
+    Raises ConfigError for a bad value before any run is opened. Any failure after that ends
+    the parent FAILED (KILLED on a signal) with its reason; ExperimentFailed means a framework
+    diverged, after its child was logged FAILED. With `skip_finished` (sweeps), a config that is
+    complete, or live in another process, is not run: returns {"skipped": ..., "parent_run_id": ...}."""
+    name = name or cfg.mlflow.run_name or "default"
+    validate(cfg)
+    seeds = dict(zip(("split", "init", "order", "keras", "warmup"), np.random.SeedSequence(cfg.train.seed).spawn(5)))
+    config_hash, config_id = tracking.config_hashes(cfg)
+    client, experiment_id = tracking.connect(cfg.mlflow)
+    tags = {CONFIG_HASH: config_hash, CONFIG_ID: config_id, JOB: job_id, **tracking.environment_tags()}
+    with Recorder(client, experiment_id, tags, cfg.mlflow.heartbeat_s) as recorder:
+        done = tracking.complete_parent(client, experiment_id, config_hash) if skip_finished else None
+        if done is not None:
+            return _skipped(name, done, "already FINISHED")
+        parent_id = recorder.start(name, {ROLE: "parent", tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)})
+        holder = tracking.rival(client, experiment_id, config_hash, parent_id, cfg.mlflow.stale_after_s) \
+            if skip_finished else None
+        if holder is not None:
+            recorder.withdraw(parent_id)
+            return _skipped(name, holder, "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere")
+        params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+        params["optimizer.name"] = optimizer_label(cfg.optimizer)
+        job = Job(cfg, {}, seeds, params, recorder)
+        with recorder.run(name, {}, run_id=parent_id):
+            metrics = _train_under(job, parent_id, name)
+    metrics["parent_run_id"] = parent_id
+    print(summary_line(metrics, cfg.mlflow.tracking_uri), flush=True)
+    return metrics
+
+
+def _skipped(name, run, why):
+    print(f"skipped: {name} {why} as run {run.info.run_id} (rerun=true runs it again)", flush=True)
+    return {"skipped": why, "parent_run_id": run.info.run_id, **run.data.metrics}
 
 
 def summary_line(metrics, tracking_uri):

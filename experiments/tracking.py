@@ -1,15 +1,19 @@
-"""MLflow plumbing: the store, run status, params, tags and artifact files.
-
-A run opened with `run()` never stays RUNNING: it ends FINISHED, or FAILED (KILLED on
-Ctrl-C) with a one-line `failure_reason` tag, and the exception goes on.
+"""The MLflow store: connecting (with errors that name the path or URI), config hashes,
+environment tags, and the store-wide questions a sweep asks: which configs are done, which
+runs are live, which were left RUNNING by a dead process.
 """
 
-import contextlib
 import hashlib
 import json
+import os
 import platform
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,8 +22,15 @@ import mlflow
 from omegaconf import OmegaConf
 
 from .config import PROJECT_ROOT
+from .lifecycle import CONFIG_HASH, FAILURE_REASON, FRAMEWORK, HEARTBEAT, JOB, PARENT, ROLE, reason
 
 VERSIONED = ("numpy", "tensorflow", "keras", "mlflow", "hydra-core", "pandas")
+FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run, comma-separated
+SERVER_WAIT_S = 20
+
+
+class StoreError(RuntimeError):
+    """The tracking store cannot be reached or written; the message names the path or URI."""
 
 
 def artifact_root(tracking_uri):
@@ -32,39 +43,52 @@ def artifact_root(tracking_uri):
     return None  # a server decides
 
 
+def _check_folder(uri):
+    folder = Path(uri[len("sqlite:///"):]).resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise StoreError(f"the store folder {folder} (from {uri}) is not writable: {reason(exc)}") from None
+
+
+def _check_server(uri, wait_s=SERVER_WAIT_S):
+    deadline, last = time.monotonic() + wait_s, None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        time.sleep(1)
+    raise StoreError(f"the tracking server {uri} did not answer within {wait_s} s: {reason(last) if last else 'no reply'}")
+
+
 def connect(mlflow_cfg):
-    """Point MLflow at the configured store and return the experiment's id, creating it if needed."""
+    """(MlflowClient, experiment id) for the configured store, creating the experiment if needed."""
     uri = mlflow_cfg.tracking_uri
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(mlflow_cfg.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    root = artifact_root(uri)
-    location = (root / mlflow_cfg.experiment).as_uri() if root else None
+        _check_folder(uri)
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    client = mlflow.MlflowClient(uri)
+    name = mlflow_cfg.experiment
     try:
-        return mlflow.create_experiment(mlflow_cfg.experiment, artifact_location=location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel job
-        return mlflow.get_experiment_by_name(mlflow_cfg.experiment).experiment_id
-
-
-def one_line(exc):
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:500]
-
-
-@contextlib.contextmanager
-def run(**start_kwargs):
-    """mlflow.start_run that always ends the run with a final status and a reason on failure."""
-    active = mlflow.start_run(**start_kwargs)
-    try:
-        yield active
-    except BaseException as exc:
-        mlflow.set_tag("failure_reason", one_line(exc))
-        mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    mlflow.end_run("FINISHED")
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return client, experiment.experiment_id
+        root = artifact_root(uri)
+        try:
+            return client, client.create_experiment(name, artifact_location=(root / name).as_uri() if root else None)
+        except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel job
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return client, experiment.experiment_id
+    except Exception as exc:
+        raise StoreError(f"cannot open experiment {name!r} in {uri}: {reason(exc)}") from exc
 
 
 def flatten(container, prefix=""):
@@ -84,6 +108,7 @@ def config_hashes(cfg):
     with and without the seed. Runs of one config with other seeds share config_id."""
     data = OmegaConf.to_container(cfg, resolve=True)
     data.pop("mlflow", None)
+    data.pop("objective", None)
     data["train"].pop("verbose", None)
     data["data"].pop("dir", None)  # where the files are is not what they are
 
@@ -114,7 +139,8 @@ def cpu_model():
 
 
 def environment_tags():
-    tags = {"git_commit": git_commit(), "cpu": cpu_model(), "python": sys.version.split()[0]}
+    tags = {"git_commit": git_commit(), "cpu": cpu_model(), "python": sys.version.split()[0],
+            "host": socket.gethostname(), "pid": os.getpid()}
     for package in VERSIONED:
         try:
             tags[f"version.{package}"] = metadata.version(package)
@@ -123,35 +149,66 @@ def environment_tags():
     return tags
 
 
-def log_epoch(epoch, logs):
-    """Per-epoch metrics under the names the reports use; NaN (no validation set) is left out."""
-    names = {"loss": "train/loss", "accuracy": "train/acc", "val_loss": "val/loss",
-             "val_accuracy": "val/acc", "epoch_time": "epoch_time_s"}
-    metrics = {names[k]: float(v) for k, v in logs.items() if k in names and v == v}
-    mlflow.log_metrics(metrics, step=epoch)
+def _runs(client, experiment_id, where):
+    return client.search_runs([experiment_id], filter_string=where, max_results=50000)
 
 
-def finished_parent(experiment_id, config_hash):
-    """The id of a FINISHED parent run of this exact config, or None."""
-    runs = mlflow.search_runs(
-        [experiment_id], output_format="list", max_results=1,
-        filter_string=f"tags.config_hash = '{config_hash}' and tags.role = 'parent' and attributes.status = 'FINISHED'")
-    return runs[0].info.run_id if runs else None
+def last_beat(run):
+    """Unix time of the run's last heartbeat (its start for runs from before heartbeats)."""
+    try:
+        return float(run.data.tags[HEARTBEAT])
+    except (KeyError, ValueError):
+        return run.info.start_time / 1000
 
 
-def record_failure(mlflow_cfg, name, tags, exc):
-    """A FAILED parent run for a config that failed before training (bad value, bad data)."""
-    client = mlflow.MlflowClient(mlflow_cfg.tracking_uri)
-    experiment_id = connect(mlflow_cfg)
-    created = client.create_run(experiment_id, run_name=name, tags={**tags, "failure_reason": one_line(exc)})
-    client.set_terminated(created.info.run_id, "FAILED")
+def complete_parent(client, experiment_id, config_hash):
+    """A FINISHED parent of this config whose every requested framework has a FINISHED child with
+    its test accuracy, or None. Only such a parent counts as done."""
+    where = f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' and attributes.status = 'FINISHED'"
+    for parent in _runs(client, experiment_id, where):
+        wanted = set(filter(None, parent.data.tags.get(FRAMEWORKS_TAG, "").split(",")))
+        children = _runs(client, experiment_id, f"tags.`{PARENT}` = '{parent.info.run_id}'")
+        done = {c.data.tags.get(FRAMEWORK) for c in children
+                if c.info.status == "FINISHED" and "test/acc" in c.data.metrics}
+        if wanted and wanted <= done:
+            return parent
+    return None
 
 
-def mark_killed(experiment_id, reason="left RUNNING by a process that was killed; marked by the next sweep"):
-    """End every RUNNING run of the experiment as KILLED; returns how many there were."""
-    client = mlflow.MlflowClient()
-    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=50000)
-    for stale in runs:
-        client.set_tag(stale.info.run_id, "failure_reason", reason)
-        client.set_terminated(stale.info.run_id, "KILLED")
-    return len(runs)
+def rival(client, experiment_id, config_hash, mine, stale_after_s):
+    """The parent run that holds this config instead of run `mine`: a complete FINISHED one, or a
+    live one (fresh heartbeat) that started first (ties broken by run id). None: `mine` goes on.
+    Every process applies the same rule to the same rows, so exactly one claim survives."""
+    done = complete_parent(client, experiment_id, config_hash)
+    if done is not None:
+        return done
+    where = f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' and attributes.status = 'RUNNING'"
+    now, order = time.time(), lambda r: (r.info.start_time, r.info.run_id)
+    me = client.get_run(mine)
+    live = [r for r in _runs(client, experiment_id, where)
+            if r.info.run_id != mine and now - last_beat(r) <= stale_after_s and order(r) < order(me)]
+    return min(live, key=order) if live else None
+
+
+def mark_stale(client, experiment_id, stale_after_s):
+    """End as KILLED every RUNNING run whose heartbeat is older than `stale_after_s`; returns how many."""
+    now, marked = time.time(), 0
+    for run in _runs(client, experiment_id, "attributes.status = 'RUNNING'"):
+        silent = now - last_beat(run)
+        if silent > stale_after_s:
+            why = (f"no heartbeat for {silent:.0f} s (stale after {stale_after_s:.0f} s): the process running it "
+                   f"died or was killed; marked by {socket.gethostname()} pid {os.getpid()}")
+            client.set_tag(run.info.run_id, FAILURE_REASON, why)
+            client.set_terminated(run.info.run_id, "KILLED")
+            marked += 1
+    return marked
+
+
+def end_job_runs(client, experiment_id, job_id, why):
+    """End as FAILED the runs of job `job_id` that its dead process left RUNNING; returns their ids."""
+    ended = []
+    for run in _runs(client, experiment_id, f"tags.{JOB} = '{job_id}' and attributes.status = 'RUNNING'"):
+        client.set_tag(run.info.run_id, FAILURE_REASON, why)
+        client.set_terminated(run.info.run_id, "FAILED")
+        ended.append(run.info.run_id)
+    return ended

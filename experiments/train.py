@@ -2,6 +2,7 @@
 
 A single run that fails exits 1 with a one-line reason. In a sweep every failure is recorded
 as a FAILED run and the sweep goes on; finished configs are skipped unless rerun=true.
+SIGTERM or SIGINT end every open run KILLED, print one line and exit 143 or 130.
 """
 
 import os
@@ -14,16 +15,15 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
+from experiments import job  # noqa: E402
 from experiments.config import CONF_DIR, register_configs  # noqa: E402
-from experiments.pair import train_pair  # noqa: E402
-from experiments.sweep import write_status  # noqa: E402
-from experiments.tracking import one_line  # noqa: E402
+from experiments.signals import Interrupted, handled  # noqa: E402
 
 register_configs()
 
 
 def run_name(hydra_cfg):
-    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("mlflow.", "hydra.", "rerun"))]
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("mlflow.", "hydra.", "rerun", "+sweep"))]
     return ",".join(overrides) or "default"
 
 
@@ -31,19 +31,16 @@ def run_name(hydra_cfg):
 def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
-    try:
-        metrics = train_pair(cfg, run_name=run_name(hydra_cfg), skip_finished=sweeping and not cfg.rerun,
-                             record_setup_failures=sweeping)
-    except Exception as exc:
-        write_status(hydra_cfg.runtime.output_dir, "failed", one_line(exc))
-        if not sweeping:
-            print("error: " + " ".join(str(exc).split()), file=sys.stderr)
-            sys.exit(1)
-        print(f"failed: {one_line(exc)}", file=sys.stderr)
-        return float("nan")
-    write_status(hydra_cfg.runtime.output_dir, "skipped" if metrics.get("skipped") else "finished")
-    return metrics.get("scratchnn/val_acc", float("nan"))  # what the Optuna search maximises
+    searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
+    return job.run(cfg, cfg.mlflow.run_name or run_name(hydra_cfg), hydra_cfg.runtime.output_dir, sweeping, searching)
 
 
 if __name__ == "__main__":
-    main()
+    os.environ[job.MAIN_PID] = str(os.getpid())
+    try:
+        with handled():
+            main()
+    except Interrupted as exc:
+        print(f"interrupted by {exc.name}: open runs were ended KILLED; run the same command again to resume",
+              file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)

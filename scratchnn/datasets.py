@@ -165,6 +165,6 @@ def load_mnist(name="mnist", data_dir=None, **locate_kwargs):
     if unverified:
         warnings.warn("unverified data, used as is (sha256 differs from the official release): "
                       + "; ".join(unverified), UnverifiedDataWarning, stacklevel=2)
-    train = idx.read_pair(folder / FILES[0], folder / FILES[1])
-    test = idx.read_pair(folder / FILES[2], folder / FILES[3])
+    train = idx.read_pair(folder / FILES[0], folder / FILES[1], n_classes=10)
+    test = idx.read_pair(folder / FILES[2], folder / FILES[3], n_classes=10)
     return train, test

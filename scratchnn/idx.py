@@ -65,10 +65,14 @@ def read(path, expected_magic):
     return parse(read_bytes(path), expected_magic, name=str(path))
 
 
-def read_pair(images_path, labels_path):
-    """Images (N, rows, cols) and labels (N,), checked to have the same N."""
+def read_pair(images_path, labels_path, n_classes=None):
+    """Images (N, rows, cols) and labels (N,), checked to have the same N (and, given
+    `n_classes`, every label in [0, n_classes))."""
     images = read(images_path, IMAGES_MAGIC)
     labels = read(labels_path, LABELS_MAGIC)
+    if n_classes is not None and labels.size and labels.max() >= n_classes:
+        bad = int(np.argmax(labels >= n_classes))
+        raise IDXError(f"{labels_path} holds label {labels[bad]} at index {bad}; labels must be in [0, {n_classes})")
     if images.shape[0] != labels.shape[0]:
         raise IDXError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds {labels.shape[0]} labels"

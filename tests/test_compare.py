@@ -1,6 +1,10 @@
 """compare/: exact cells, pivots and shares from a synthetic MLflow store, then a real tiny sweep."""
 
 import math
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -16,49 +20,78 @@ CONFIGS = {
     "C": ((2, 64, 32, 0.01), [("FAILED", 0.80, None, 3.0)]),  # scratchnn diverged
     "D": ((2, 32, 128, 0.01), [(None, 0.85, 1.0, 1.0)]),  # scratchnn finished without test/acc
 }
+DIVERGED = "TrainingDiverged: loss=nan"
 
 
-def make_store(uri):
+def new_experiment(uri, name, root):
+    """An experiment whose artifacts live under `root` (a tmp folder), never in ./mlruns of the project."""
     client = mlflow.MlflowClient(uri)
-    experiment = client.create_experiment("synthetic")
+    return client, client.create_experiment(name, artifact_location=(root / "artifacts").as_uri())
+
+
+def params(depth=1, width=32, batch=32, lr=0.1, seed=0, activation="relu"):
+    return {"data.name": "mnist", "model.depth": depth, "model.width": width, "model.activation": activation,
+            "train.batch_size": batch, "optimizer.lr": lr, "optimizer.name": "sgd", "train.seed": seed}
+
+
+def tmp_store(tmp_path, name):
+    """(uri, client, experiment id) of a new store under tmp_path."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    return (uri, *new_experiment(uri, name, tmp_path))
+
+
+def _log(client, run_id, run_params, values, status):
+    """str values are tags, lists are per-step metrics, numbers metrics; RUNNING leaves the run open."""
+    for key, value in run_params.items():
+        client.log_param(run_id, key, value)
+    for key, value in values.items():
+        if isinstance(value, str):
+            client.set_tag(run_id, key, value)
+        else:
+            for step, v in enumerate(value if isinstance(value, list) else [value]):
+                client.log_metric(run_id, key, v, step=step)
+    if status != "RUNNING":
+        client.set_terminated(run_id, status)
+
+
+def add_pair(client, experiment, run_params, children, status="FINISHED", **tags):
+    """A parent (role=parent, `tags`) ending `status`, a child per {framework: (status, values)}; returns the ids."""
+    ids = {"parent": client.create_run(experiment, tags={"role": "parent", **tags}).info.run_id}
+    for fw, (child_status, values) in children.items():
+        tags = {"framework": fw, "mlflow.parentRunId": ids["parent"]}
+        ids[fw] = client.create_run(experiment, run_name=fw, tags=tags).info.run_id
+        _log(client, ids[fw], run_params, values, child_status)
+    _log(client, ids["parent"], run_params, {}, status)
+    return ids
+
+
+def done(acc, fit, **values):
+    """A FINISHED child's (status, values); acc None: it never logged test/acc."""
+    values = {"test/acc": acc, "fit_time_s": fit, "epoch_time_s": fit / 2, **values}
+    return "FINISHED", {k: v for k, v in values.items() if v is not None}
+
+
+def make_store(uri, root):
+    client, experiment = new_experiment(uri, "synthetic", root)
     for config_id, ((depth, width, batch, lr), seeds) in CONFIGS.items():
-        for seed, values in enumerate(seeds):
-            params = {"data.name": "mnist", "model.depth": depth, "model.width": width, "model.activation": "relu",
-                      "train.batch_size": batch, "optimizer.lr": lr, "optimizer.name": "sgd", "train.seed": seed}
-            parent = client.create_run(experiment, run_name=config_id, tags={"role": "parent", "config_id": config_id})
-            for key, value in params.items():
-                client.log_param(parent.info.run_id, key, value)
-            statuses = []
-            for fw, acc, fit in (("scratchnn", values[0], values[2]), ("keras", values[1], values[3])):
-                child = client.create_run(experiment, run_name=fw, tags={"framework": fw,
-                                                                          "mlflow.parentRunId": parent.info.run_id})
-                run_id = child.info.run_id
-                for key, value in params.items():
-                    client.log_param(run_id, key, value)
-                if acc == "FAILED":
-                    client.set_tag(run_id, "failure_reason", "TrainingDiverged: loss=nan")
-                    client.set_terminated(run_id, "FAILED")
-                    statuses.append("FAILED")
-                    continue
-                if acc is not None:
-                    client.log_metric(run_id, "test/acc", acc)
-                client.log_metric(run_id, "fit_time_s", fit)
-                client.log_metric(run_id, "epoch_time_s", fit / 2)
-                for step, loss in enumerate([1.0, 0.5]):
-                    client.log_metric(run_id, "train/loss", loss, step=step)
-                if config_id == "B":
-                    C = np.array([[5, 1], [2, 8]]) if fw == "scratchnn" else np.array([[6, 0], [1, 9]])
-                    client.log_text(run_id, "\n".join(",".join(map(str, r)) for r in C), "confusion_matrix.csv")
-                client.set_terminated(run_id, "FINISHED")
-                statuses.append("FINISHED")
-            client.set_terminated(parent.info.run_id, "FINISHED" if statuses == ["FINISHED"] * 2 else "FAILED")
+        for seed, (sn_acc, k_acc, sn_fit, k_fit) in enumerate(seeds):
+            children = {fw: ("FAILED", {"failure_reason": DIVERGED}) if acc == "FAILED"
+                        else done(acc, fit, **{"train/loss": [1.0, 0.5]})
+                        for fw, acc, fit in (("scratchnn", sn_acc, sn_fit), ("keras", k_acc, k_fit))}
+            ok = all(status == "FINISHED" for status, _ in children.values())
+            ids = add_pair(client, experiment, params(depth, width, batch, lr, seed), children,
+                           "FINISHED" if ok else "FAILED", config_id=config_id)
+            if config_id == "B":
+                for fw, C in (("scratchnn", [[5, 1], [2, 8]]), ("keras", [[6, 0], [1, 9]])):
+                    client.log_text(ids[fw], "\n".join(",".join(map(str, r)) for r in C), "confusion_matrix.csv")
     return experiment
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('compare') / 'm.db'}"
-    make_store(uri)
+    root = tmp_path_factory.mktemp("compare")
+    uri = f"sqlite:///{root / 'm.db'}"
+    make_store(uri, root)
     return uri
 
 
@@ -86,10 +119,11 @@ def test_per_config_cells(result):
     assert shown.loc["A", "seeds"] == "2"
     assert shown.loc["B", "time ratio"] == "2.000" and shown.loc["B", "Δacc pp"] == "1.00"
     assert shown.loc["C", "scratchnn acc %"] == "FAILED" and shown.loc["C", "Δacc pp"] == "FAILED"
-    assert shown.loc["C", "keras acc %"] == "80.00" and shown.loc["C", "seeds"] == "1 (1 failed)"
+    # C's parent FAILED, so its FINISHED keras child is no sample either
+    assert shown.loc["C", "keras acc %"] == "FAILED" and shown.loc["C", "seeds"] == "1 (1 failed)"
     assert shown.loc["D", "scratchnn acc %"] == "missing" and shown.loc["D", "Δacc pp"] == "missing"
     assert shown.loc["D", "time ratio"] == "1.000"
-    assert "TrainingDiverged" in table.loc["C", "failures"]
+    assert table.loc["C", "failures"] == f"parent FAILED; scratchnn FAILED: {DIVERGED}"
 
 
 def test_pivots_and_geometric_mean(result):
@@ -135,13 +169,15 @@ def test_cli_writes_every_file_and_logs_a_report_run(store, tmp_path, capsys):
     assert html.count("data:image/png;base64,") == 4 and "FAILED" in html
     runs = mlflow.search_runs(experiment_names=["synthetic"])
     assert (runs["tags.role"] == "report").sum() == 1
-    assert "failed runs: scratchnn 1, keras 0" in capsys.readouterr().out
+    assert "failed runs: scratchnn 1, keras 0; running: 0" in capsys.readouterr().out
+    store_root = Path(store[len("sqlite:///"):]).parent.as_uri()
+    assert runs.artifact_uri.str.startswith(store_root + "/").all()  # the report's artifacts too: none in ./mlruns
 
 
 def test_missing_and_empty_experiments_give_a_message(store, tmp_path, capsys):
     assert report.main(["--experiment", "nope", "--tracking-uri", store, "--out", str(tmp_path)]) == 1
     assert "no experiment named 'nope'" in capsys.readouterr().err
-    mlflow.MlflowClient(store).create_experiment("empty")
+    new_experiment(store, "empty", tmp_path)
     with pytest.raises(ReportError, match="has no runs"):
         search("empty", store)
 
@@ -165,7 +201,7 @@ def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
                     f"data.dir={data_root}", "data.train_size=1000", "data.val_size=200", "data.test_size=500",
                     "train.epochs=1", "train.warmup_steps=1", "train.verbose=false", f"model.width={width}",
                     f"mlflow.tracking_uri={uri}", "mlflow.experiment=tiny"])
-            train_pair(cfg, run_name=f"width={width}")
+            train_pair(cfg, name=f"width={width}")
     assert report.main(["--experiment", "tiny", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
     per_config = (tmp_path / "r" / "per_config.csv").read_text()
     assert per_config.count("\n") == 3 and (tmp_path / "r" / "confusion_matrices.png").stat().st_size > 1000
@@ -173,9 +209,7 @@ def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
 
 def test_old_runs_without_parent_params_or_config_tags(tmp_path):
     """Runs logged before parents carried params and config_id still pair up, taking the children's params."""
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    client = mlflow.MlflowClient(uri)
-    experiment = client.create_experiment("old")
+    uri, client, experiment = tmp_store(tmp_path, "old")
     parent = client.create_run(experiment, run_name="old-style")
     for fw, acc in (("scratchnn", 0.9), ("keras", 0.8)):
         child = client.create_run(experiment, tags={"framework": fw, "mlflow.parentRunId": parent.info.run_id})
@@ -192,3 +226,92 @@ def test_old_runs_without_parent_params_or_config_tags(tmp_path):
     assert row.delta_pp == pytest.approx(10.0) and row.time_ratio == 0.5 and row.config_id == "mnist|2|64|tanh|32|0.05|sgd"
     shown = tables.display(tables.per_config(pairs))
     assert shown["epoch ratio"].iloc[0] == "missing" and shown["time ratio"].iloc[0] == "0.500"
+
+
+def _report(uri, experiment):
+    """The store's pairs, per-config table and displayed cells (indexed by config_id)."""
+    pairs = load_pairs(search(experiment, uri))
+    table = tables.per_config(pairs)
+    return pairs, table.set_index("config_id"), tables.display(table).set_index(table["config_id"])
+
+
+def test_running_runs_are_shown_running_not_failed(tmp_path, capsys):
+    beat = {"heartbeat": f"{time.time():.0f}"}  # a live run's, refreshed every ~30 s
+    uri, client, experiment = tmp_store(tmp_path, "live")
+    add_pair(client, experiment, params(seed=0), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)}, config_id="A")
+    add_pair(client, experiment, params(seed=1), {"scratchnn": done(0.5, 1.0), "keras": ("RUNNING", beat)},
+             "RUNNING", config_id="A", **beat)
+    add_pair(client, experiment, params(width=64), {"scratchnn": ("RUNNING", {})}, "RUNNING", config_id="B")
+    pairs, table, shown = _report(uri, "live")
+    assert shown.loc["A", "seeds"] == "2 (1 running)" and shown.loc["A", "scratchnn acc %"] == "90.00"
+    assert shown.loc["A", "time ratio"] == "0.500" and table.loc["A", "failures"] == ""
+    assert shown.loc["B", "seeds"] == "1 (1 running)"
+    assert shown.loc["B", ["scratchnn acc %", "keras acc %", "Δacc pp"]].tolist() == ["running"] * 3
+    s = tables.summary(pairs, table.reset_index())
+    assert s["failed_runs"] == {"scratchnn": 0, "keras": 0} and s["paired_runs"]["running"] == 2
+    assert report.main(["--experiment", "live", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
+    assert "failed runs: scratchnn 0, keras 0; running: 2" in capsys.readouterr().out
+    # an hour later without a heartbeat (or, for runs from before heartbeats, since their start) they are dead
+    later = load_pairs(search("live", uri), now=time.time() + 3600)
+    assert later.state.tolist().count("failed") == 2 and later.keras_status.tolist().count("STALE") == 1
+    assert later.keras_reason.str.startswith("no heartbeat for").sum() == 1
+
+
+def test_only_finished_pairs_of_finished_parents_are_samples(tmp_path):
+    uri, client, experiment = tmp_store(tmp_path, "parents")
+    add_pair(client, experiment, params(seed=0), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)}, config_id="A")
+    add_pair(client, experiment, params(seed=1), {"scratchnn": done(0.5, 4.0), "keras": done(0.6, 1.0)}, "KILLED",
+             config_id="A", failure_reason="Interrupted: SIGTERM")
+    diverged = ("FAILED", {"failure_reason": DIVERGED})
+    add_pair(client, experiment, params(seed=2), {"scratchnn": done(0.3, 4.0), "keras": diverged}, "FAILED",
+             config_id="A", failure_reason="ExperimentFailed: keras failed", failed_frameworks="keras")
+    add_pair(client, experiment, params(width=64), {}, "FAILED", config_id="B", failure_reason="ConfigError: bad width")
+    deleted = add_pair(client, experiment, params(width=128), {"scratchnn": done(1.0, 1.0), "keras": done(1.0, 1.0)},
+                       config_id="C")["parent"]
+    client.delete_run(deleted)  # soft-deleted: not in the report at all
+    pairs, table, shown = _report(uri, "parents")
+    assert deleted not in set(pairs.run_id) and set(table.index) == {"A", "B"}
+    assert shown.loc["A", "seeds"] == "3 (2 failed)" and shown.loc["A", "scratchnn acc %"] == "90.00"
+    assert shown.loc["A", "keras acc %"] == "80.00" and shown.loc["A", "time ratio"] == "0.500"
+    assert table.loc["A", "failures"] == ("keras FAILED: TrainingDiverged: loss=nan; "
+                                          "parent FAILED (keras failed): ExperimentFailed: keras failed; "
+                                          "parent KILLED: Interrupted: SIGTERM")
+    assert shown.loc["B", "seeds"] == "1 (1 failed)" and shown.loc["B", "scratchnn acc %"] == "FAILED"
+    assert table.loc["B", "failures"] == "parent FAILED: ConfigError: bad width"
+    by_axis, two_way = tables.pivots(pairs)
+    assert by_axis == {} and two_way.to_numpy().tolist() == [[0.5]]
+    s = tables.summary(pairs, table.reset_index())
+    assert s["best"]["scratchnn"]["acc"] == 0.9 and s["paired_configs"] == 1 and s["share_faster"] == 1.0
+    assert s["failed_runs"] == {"scratchnn": 0, "keras": 1}
+    assert s["paired_runs"] == {"finished": 1, "failed": 3, "running": 0}
+
+
+def test_html_escapes_experiment_name_params_and_reasons(tmp_path):
+    script = "<script>alert(1)</script>"
+    uri, client, experiment = tmp_store(tmp_path, script)
+    add_pair(client, experiment, params(activation=script), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
+    add_pair(client, experiment, params(seed=1, activation=script), {}, "FAILED", failure_reason=script)
+    assert report.main(["--experiment", script, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<title>&lt;script&gt;" in html and html.count("&lt;script&gt;alert(1)") >= 4
+    assert "<script" not in html.lower()
+
+
+def test_default_output_folder_stays_inside_the_reports_root(tmp_path):
+    uri, client, experiment = tmp_store(tmp_path, "../../x")
+    add_pair(client, experiment, params(), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
+    root = tmp_path / "a" / "reports"
+    assert report.main(["--experiment", "../../x", "--tracking-uri", uri, "--no-log"], reports_root=root) == 0
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("report.md")] == ["a/reports/.._.._x/report.md"]
+    assert {report.output_folder(name, root).name for name in (".", "..", "", "a/b c")} == {"_", "__", "a_b_c"}
+    assert all(report.output_folder(name, root).parent == root for name in (".", "..", "", "/etc", "..\\.."))
+
+
+def test_importing_compare_loads_no_training_code_hydra_or_tensorflow():
+    code = ("import sys, compare.report; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(report.__file__).parents[1], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+    from experiments.config import DEFAULT_TRACKING_URI  # the default compare computes for itself
+    assert report.DEFAULT_TRACKING_URI == DEFAULT_TRACKING_URI

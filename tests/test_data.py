@@ -82,6 +82,17 @@ def test_image_label_count_mismatch(tmp_path):
         idx.read_pair(tmp_path / "i.gz", tmp_path / "l.gz")
 
 
+def test_a_label_outside_the_classes_is_rejected_at_load_naming_the_file(tmp_path):
+    arrays = write_set(tmp_path / "mnist")
+    labels = arrays[3].copy()
+    labels[2] = 10
+    idx.write(tmp_path / "mnist" / FILES[3], labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", datasets.UnverifiedDataWarning)
+        with pytest.raises(idx.IDXError, match=r"t10k-labels-idx1-ubyte.gz holds label 10 at index 2; labels must be in \[0, 10\)"):
+            datasets.load_mnist("mnist", data_dir=tmp_path)
+
+
 def test_unreadable_directory(tmp_path, monkeypatch):
     write_set(tmp_path / "mnist")
     os.chmod(tmp_path, 0)

@@ -45,7 +45,7 @@ def quiet():
 
 def test_pair_logs_one_parent_two_children_with_all_metrics_and_artifacts(make_cfg):
     cfg = make_cfg()
-    metrics = train_pair(cfg, run_name="small")
+    metrics = train_pair(cfg, name="small")
     runs = runs_of(cfg)
     assert len(runs) == 3 and set(runs.status) == {"FINISHED"}
     parent = runs[runs["tags.role"] == "parent"].iloc[0]
@@ -116,7 +116,6 @@ def test_divergence_fails_both_children_and_the_parent_with_a_reason(make_cfg):
     ("optimizer.lr=0", "Received: optimizer.lr=0.0"),
     ("optimizer.lr=-0.5", "Received: optimizer.lr=-0.5"),
     ("train.batch_size=0", "Received: train.batch_size=0"),
-    ("train.batch_size=2001", "must not exceed the 2000 training examples. Received: train.batch_size=2001"),
     ("train.epochs=0", "Received: train.epochs=0"),
     ("model.dropout=1.0", "Received: model.dropout=1.0"),
     ("model.dropout=-0.1", "Received: model.dropout=-0.1"),
@@ -127,6 +126,15 @@ def test_bad_values_are_rejected_before_any_run(make_cfg, override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
         train_pair(cfg)
     assert runs_of(cfg).empty
+
+
+def test_a_batch_larger_than_the_data_fails_its_parent_run_with_the_reason(make_cfg):
+    cfg = make_cfg("train.batch_size=2001")  # known only once the data is loaded, inside the parent run
+    with pytest.raises(ConfigError, match=r"must not exceed the 2000 training examples. Received: train.batch_size=2001"):
+        train_pair(cfg)
+    runs = runs_of(cfg)
+    assert len(runs) == 1 and runs.status.iloc[0] == "FAILED"
+    assert runs["tags.failure_reason"].iloc[0].startswith("ConfigError: train.batch_size must not exceed")
 
 
 @pytest.mark.parametrize("override", ["optimizer=adagrad", "model.widht=3", "model.width=abc", "train.epochs=1.5"])

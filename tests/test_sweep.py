@@ -73,7 +73,8 @@ def test_bad_config_in_a_sweep_is_recorded_as_failed(tmp_path):
 def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
     db = tmp_path / "m.db"
     env = {**os.environ, "SCRATCHNN_DATA_DIR": os.environ.get("SCRATCHNN_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))}
-    process = subprocess.Popen(sweep_command(db, tmp_path / "out1"), cwd=PROJECT_ROOT, env=env, start_new_session=True,
+    fast = ["mlflow.heartbeat_s=1", "mlflow.stale_after_s=3"]  # a dead process's runs go stale after 3 s
+    process = subprocess.Popen(sweep_command(db, tmp_path / "out1", *fast), cwd=PROJECT_ROOT, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     try:
@@ -92,7 +93,8 @@ def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
     finished_before = before[(before["tags.role"] == "parent") & (before.status == "FINISHED")]
     assert "RUNNING" in set(before.status) and 1 <= len(finished_before) < 4
 
-    output = run_sweep(db, tmp_path / "out2")
+    time.sleep(4)
+    output = run_sweep(db, tmp_path / "out2", *fast)
     assert "marked" in output and "KILLED" in output
     assert f"sweep: {4 - len(finished_before)} finished, 0 failed, {len(finished_before)} skipped" in output
     after = runs(db)

@@ -1,0 +1,89 @@
+"""Run one training job in its own process, so that its death cannot take the supervisor with it.
+
+The job runs in a child forked from multiprocessing's forkserver, which has the heavy modules
+(NumPy, MLflow and, when needed, TensorFlow) imported once but never initialised, so a job
+starts in a fraction of a second. If the kernel kills the child (out of memory: SIGKILL) or it
+crashes, `supervise` raises `JobDied` and the caller records the job's runs FAILED at once; a
+joblib worker or a serial sweep that supervises it goes on with the next config. The child asks
+the kernel for SIGTERM if its parent dies, so it never trains on as an orphan.
+"""
+
+import ctypes
+import multiprocessing
+import os
+import signal
+
+from .lifecycle import reason
+from .signals import Interrupted, handled
+
+PR_SET_PDEATHSIG = 1
+
+
+class JobDied(RuntimeError):
+    """The job's process ended without reporting: killed by a signal or crashed."""
+
+    def __init__(self, exitcode):
+        if exitcode is not None and exitcode < 0:
+            name = signal.Signals(-exitcode).name
+            hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+            text = f"the training process was killed by {name}{hint}"
+        else:
+            text = f"the training process exited with code {exitcode} without reporting a result"
+        super().__init__(text)
+        self.exitcode = exitcode
+
+
+class JobError(RuntimeError):
+    """The job raised; `str()` is the one-line reason, `kind` the exception's class name."""
+
+    def __init__(self, text, kind):
+        super().__init__(text)
+        self.kind = kind
+
+
+def _die_with_parent():
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphan is ended by the next sweep's stale check instead
+
+
+def _child(send, target, kwargs):
+    _die_with_parent()
+    with handled():
+        try:
+            send.send(("ok", target(**kwargs)))
+        except Interrupted as exc:
+            send.send(("interrupted", exc.signum))
+            send.close()
+            os._exit(exc.exit_code)
+        except Exception as exc:
+            send.send(("error", (reason(exc), type(exc).__name__)))
+    send.close()
+
+
+def supervise(target, kwargs, preload=()):
+    """target(**kwargs) in a forkserver child; returns its result, or raises JobError (it raised),
+    JobDied (it was killed) or Interrupted (this process got SIGTERM/SIGINT; the child has ended
+    its runs KILLED by then)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(send, target, kwargs), name="scratchnn-job")
+    process.start()
+    send.close()
+    try:
+        message = receive.recv()
+    except EOFError:
+        message = None
+    finally:
+        process.join()
+        receive.close()
+    if message is None:
+        raise JobDied(process.exitcode)
+    kind, payload = message
+    if kind == "ok":
+        return payload
+    if kind == "interrupted":
+        raise Interrupted(payload)
+    raise JobError(*payload)

@@ -1,0 +1,98 @@
+"""One Hydra job (a single run, or one config of a sweep): validate, supervise, record, report.
+
+The config is validated here, before TensorFlow is imported. Training runs in a supervised
+child process (`isolate.supervise`); whatever happens to it, the store ends up telling the
+truth: a bad value in a sweep is recorded as a FAILED parent run, a killed child's runs are
+ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each job writes
+`status.json` (finished, failed, skipped or killed) in its output folder for the sweep summary.
+"""
+
+import contextlib
+import json
+import math
+import os
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+from . import isolate, tracking
+from .config import ConfigError, validate, validate_objective
+from .lifecycle import CONFIG_HASH, CONFIG_ID, FAILURE_REASON, JOB, ROLE, reason, warn
+from .pair import train_pair
+from .signals import Interrupted, handled
+
+MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
+
+
+def write_status(output_dir, status, why=""):
+    Path(output_dir, "status.json").write_text(json.dumps({"status": status, "reason": why}))
+
+
+def preload(cfg):
+    """Modules the forkserver imports once for every job it forks."""
+    return ["experiments.pair", "tensorflow", "keras"] if "keras" in cfg.frameworks else ["experiments.pair"]
+
+
+def record_job_failure(cfg, name, job_id, exc):
+    """The store's record of a job that failed outside its runs: the runs the dead process left
+    RUNNING are ended FAILED; if it opened none, a FAILED parent run says what happened."""
+    why = reason(exc)
+    try:
+        client, experiment_id = tracking.connect(cfg.mlflow)
+        if tracking.end_job_runs(client, experiment_id, job_id, why):
+            return
+        tags = {ROLE: "parent", JOB: job_id, FAILURE_REASON: why}
+        try:
+            tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
+        except Exception:  # a config too broken to hash is still recorded
+            pass
+        run = client.create_run(experiment_id, run_name=name, tags=tags)
+        client.set_terminated(run.info.run_id, "FAILED")
+    except Exception as store_exc:
+        warn(f"could not record the failure of {name} ({why}): {reason(store_exc)}")
+
+
+def objective(cfg, metrics):
+    value = metrics.get(cfg.objective, math.nan)
+    return float(value) if value is not None else math.nan
+
+
+def _leave_if_worker(exc):
+    """A worker process (joblib, submitit) ends with the signal's code, so the sweep's main
+    process, which forwarded the signal and waits for its workers, can stop."""
+    if os.environ.get(MAIN_PID) not in (None, str(os.getpid())):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.exit_code)
+
+
+def run(cfg, name, output_dir, sweeping, searching=False):
+    """The job: returns the objective (NaN for a failed or skipped-without-result config).
+    A single run that fails exits 1 with one `error:` line."""
+    job_id = uuid.uuid4().hex
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    guard = handled() if in_main_thread else contextlib.nullcontext()
+    try:
+        with guard:
+            validate(cfg)
+            if searching:
+                validate_objective(cfg)
+            metrics = isolate.supervise(train_pair, {"cfg": cfg, "name": name, "job_id": job_id,
+                                                     "skip_finished": sweeping and not cfg.rerun}, preload(cfg))
+    except Interrupted as exc:
+        write_status(output_dir, "killed", str(exc))
+        _leave_if_worker(exc)
+        raise
+    except Exception as exc:
+        if isinstance(exc, isolate.JobDied) or (sweeping and isinstance(exc, ConfigError)):
+            record_job_failure(cfg, name, job_id, exc)
+        write_status(output_dir, "failed", reason(exc) if not isinstance(exc, isolate.JobError) else str(exc))
+        if not sweeping:
+            print("error: " + str(exc).split("\n")[0], file=sys.stderr)
+            sys.exit(1)
+        print(f"failed: {name}: {exc}", file=sys.stderr, flush=True)
+        return math.nan
+    write_status(output_dir, "skipped" if metrics.get("skipped") else "finished")
+    return objective(cfg, metrics)
+

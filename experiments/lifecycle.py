@@ -1,0 +1,163 @@
+"""One owner of the MLflow run lifecycle: runs addressed by id, never "whatever run is active".
+
+`Recorder.run(...)` opens a run with MlflowClient and ends it exactly once: FINISHED when its
+block ends normally, KILLED (with the signal's name) on SIGTERM/SIGINT, FAILED with a one-line
+root cause on any other exception. If the store refuses even that last write, the failure is
+printed on stderr; a run that could not be closed FINISHED is never reported as finished (the
+error propagates, so its parent ends FAILED), and a run left RUNNING stops beating and is marked
+KILLED by the next sweep's stale check. While a run is open a thread refreshes its `heartbeat`
+tag every `heartbeat_s` seconds: that is how other processes tell a live run from a dead one.
+"""
+
+import contextlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from .signals import Interrupted
+
+# tag names, written here and read by tracking.py, sweep.py and the reports
+ROLE, FRAMEWORK, CONFIG_HASH, CONFIG_ID = "role", "framework", "config_hash", "config_id"
+FAILURE_REASON, FAILED_FRAMEWORKS, HEARTBEAT, JOB = "failure_reason", "failed_frameworks", "heartbeat", "job_id"
+PARENT = "mlflow.parentRunId"
+MAX_REASON = 500
+
+
+def reason(exc):
+    """'Type: message' in one line: the message's first line, or for a heading such as TensorFlow's
+    'Graph execution error:', its last line that says what went wrong; the root cause's if chained."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(lines) > 1 and text.endswith(":"):
+        tail = [line for line in lines[1:] if not line.startswith(("[[", "File ", "Detected at node", "(most recent"))]
+        text = tail[-1] if tail else text
+    text = " ".join(text.split())
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:MAX_REASON]
+
+
+def status_for(exc):
+    return "KILLED" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "FAILED"
+
+
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class Recorder:
+    """The runs of one job: opened, logged to and ended by id; a heartbeat while any is open."""
+
+    def __init__(self, client, experiment_id, base_tags=None, heartbeat_s=30.0):
+        self.client, self.experiment_id = client, experiment_id
+        self.base_tags, self.heartbeat_s = dict(base_tags or {}), heartbeat_s
+        self.open_ids = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self):
+        while not self._stop.wait(self.heartbeat_s):
+            self.heartbeat()
+
+    def heartbeat(self):
+        now = f"{time.time():.0f}"
+        for run_id in list(self.open_ids):
+            with contextlib.suppress(Exception):  # a missed beat only matters if all of them are missed
+                self.client.set_tag(run_id, HEARTBEAT, now)
+
+    def start(self, name, tags, parent_id=None):
+        """Create a RUNNING run (not yet owned by a `with`); returns its id."""
+        tags = {**self.base_tags, **tags, HEARTBEAT: f"{time.time():.0f}"}
+        if parent_id:
+            tags[PARENT] = parent_id
+        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        self.open_ids.append(run_id)
+        return run_id
+
+    @contextlib.contextmanager
+    def run(self, name, tags, parent_id=None, run_id=None):
+        """Open (or adopt `run_id`) and end the run exactly once; yields its id."""
+        run_id = run_id or self.start(name, tags, parent_id)
+        try:
+            yield run_id
+        except BaseException as exc:
+            self.end(run_id, status_for(exc), reason(exc))
+            raise
+        else:
+            self.end(run_id, "FINISHED")
+        finally:
+            if run_id in self.open_ids:
+                self.open_ids.remove(run_id)
+
+    def end(self, run_id, status, why=None):
+        """Set the final status (and reason). A store error is printed; for FINISHED it is raised,
+        since a run the store does not hold as finished must not count as finished."""
+        try:
+            if why:
+                self.client.set_tag(run_id, FAILURE_REASON, why)
+            self.client.set_terminated(run_id, status)
+        except Exception as exc:
+            warn(f"could not record run {run_id} as {status}" + (f" ({why})" if why else "") +
+                 f": {reason(exc)}; it stays RUNNING until a sweep's stale check marks it KILLED")
+            if status == "FINISHED":
+                raise
+        finally:
+            if run_id in self.open_ids:
+                self.open_ids.remove(run_id)
+
+    def withdraw(self, run_id):
+        """Delete a run that lost a claim (see tracking.claim): it never trained anything."""
+        self.client.delete_run(run_id)
+        self.open_ids.remove(run_id)
+
+    def log_metrics(self, run_id, metrics, step=0):
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(batch), 200):
+            self.client.log_batch(run_id, metrics=batch[i:i + 200])
+
+    def log_params(self, run_id, params):
+        batch = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(batch), 100):
+            self.client.log_batch(run_id, params=batch[i:i + 100])
+
+    def set_tags(self, run_id, tags):
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifacts(self, run_id, folder):
+        """Log every file of `folder`, then check each stored size. On any failure the files of
+        this call are deleted from the run's artifacts, so no truncated file stays behind."""
+        names = sorted(p.name for p in Path(folder).iterdir() if p.is_file())
+        try:
+            self.client.log_artifacts(run_id, str(folder))
+            stored = {f.path: f.file_size for f in self.client.list_artifacts(run_id)}
+            for name in names:
+                expected = (Path(folder) / name).stat().st_size
+                if stored.get(name) != expected:
+                    raise OSError(f"artifact {name} of run {run_id} holds {stored.get(name)} bytes, "
+                                  f"expected {expected}")
+        except BaseException:
+            self._delete_artifacts(run_id, names)
+            raise
+
+    def _delete_artifacts(self, run_id, names):
+        try:
+            repo = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri)
+            for name in names:
+                with contextlib.suppress(Exception):
+                    repo.delete_artifacts(name)
+        except Exception as exc:
+            warn(f"could not remove the partial artifacts {names} of run {run_id}: {reason(exc)}")

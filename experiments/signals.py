@@ -1,0 +1,108 @@
+"""SIGTERM and SIGINT as an exception that ends every open run KILLED.
+
+`handled()` installs one handler for both signals, in the main thread of whichever process
+holds runs or supervises processes that do. On the first signal it forwards the signal to
+every descendant process, waits (at most `grace_s`) for those that do not ignore it to end,
+then raises `Interrupted` in the main thread. The `with` blocks that own runs (see
+`lifecycle.Recorder.run`) end them KILLED with the signal's name as the reason; the entry
+point prints one line and exits 128 + the signal number (143 for SIGTERM, 130 for SIGINT).
+A second signal while that cleanup runs is ignored.
+"""
+
+import contextlib
+import os
+import signal
+import time
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Interrupted(BaseException):
+    """A SIGTERM or SIGINT arrived; not an Exception, so `except Exception` does not swallow it."""
+
+    def __init__(self, signum):
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum
+
+
+def _proc_table():
+    """{pid: parent pid} of every process visible in /proc (empty where there is no /proc)."""
+    table = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                table[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                pass  # ended while we looked
+    return table
+
+
+def descendants(pid=None):
+    """Every live process below `pid` (default: this one), children first."""
+    table, found, frontier = _proc_table(), [], [pid or os.getpid()]
+    while frontier:
+        children = [p for p, parent in table.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def ignores(pid, signum):
+    """True if process `pid` ignores `signum` (or is gone), from SigIgn in /proc/<pid>/status."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except OSError:
+        return True
+    return False
+
+
+def forward(signum, grace_s):
+    """Send `signum` to every descendant, then wait until those that act on it have ended."""
+    targets = [p for p in descendants() if not ignores(p, signum)]
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        alive = [p for p in targets if os.path.exists(f"/proc/{p}") and not _is_zombie(p)]
+        if not alive:
+            return
+        time.sleep(0.1)
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@contextlib.contextmanager
+def handled(grace_s=60.0):
+    """Within the block, SIGTERM and SIGINT raise Interrupted after the descendants had their say."""
+    state = {"seen": None}
+
+    def handler(signum, frame):
+        if state["seen"] is not None:
+            return  # already cleaning up
+        state["seen"] = signum
+        forward(signum, grace_s)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
