@@ -8,6 +8,7 @@ joblib worker or a serial sweep that supervises it goes on with the next config.
 the kernel for SIGTERM if its parent dies, so it never trains on as an orphan.
 """
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -62,6 +63,22 @@ def _child(send, target, kwargs):
     send.close()
 
 
+@contextlib.contextmanager
+def _stdlib_start_method(context):
+    """In a joblib (loky) worker the default start method is 'loky', which the forkserver child
+    cannot set up; while the child starts, the default is the forkserver context itself."""
+    default = multiprocessing.context._default_context
+    actual = default._actual_context
+    if actual is None or actual._name in ("fork", "spawn", "forkserver"):
+        yield
+        return
+    default._actual_context = context
+    try:
+        yield
+    finally:
+        default._actual_context = actual
+
+
 def supervise(target, kwargs, preload=()):
     """target(**kwargs) in a forkserver child; returns its result, or raises JobError (it raised),
     JobDied (it was killed) or Interrupted (this process got SIGTERM/SIGINT; the child has ended
@@ -70,7 +87,8 @@ def supervise(target, kwargs, preload=()):
     context.set_forkserver_preload(list(preload))
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(send, target, kwargs), name="scratchnn-job")
-    process.start()
+    with _stdlib_start_method(context):
+        process.start()
     send.close()
     try:
         message = receive.recv()

@@ -18,7 +18,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from .signals import Interrupted
+from .signals import Interrupted, deferred
 
 # tag names, written here and read by tracking.py, sweep.py and the reports
 ROLE, FRAMEWORK, CONFIG_HASH, CONFIG_ID = "role", "framework", "config_hash", "config_id"
@@ -83,8 +83,9 @@ class Recorder:
         tags = {**self.base_tags, **tags, HEARTBEAT: f"{time.time():.0f}"}
         if parent_id:
             tags[PARENT] = parent_id
-        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
-        self.open_ids.append(run_id)
+        with deferred():
+            run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+            self.open_ids.append(run_id)
         return run_id
 
     @contextlib.contextmanager
@@ -97,7 +98,8 @@ class Recorder:
             self.end(run_id, status_for(exc), reason(exc))
             raise
         else:
-            self.end(run_id, "FINISHED")
+            if run_id in self.open_ids:  # not withdrawn
+                self.end(run_id, "FINISHED")
         finally:
             if run_id in self.open_ids:
                 self.open_ids.remove(run_id)
@@ -106,9 +108,10 @@ class Recorder:
         """Set the final status (and reason). A store error is printed; for FINISHED it is raised,
         since a run the store does not hold as finished must not count as finished."""
         try:
-            if why:
-                self.client.set_tag(run_id, FAILURE_REASON, why)
-            self.client.set_terminated(run_id, status)
+            with deferred():
+                if why:
+                    self.client.set_tag(run_id, FAILURE_REASON, why)
+                self.client.set_terminated(run_id, status)
         except Exception as exc:
             warn(f"could not record run {run_id} as {status}" + (f" ({why})" if why else "") +
                  f": {reason(exc)}; it stays RUNNING until a sweep's stale check marks it KILLED")
@@ -120,29 +123,36 @@ class Recorder:
 
     def withdraw(self, run_id):
         """Delete a run that lost a claim (see tracking.claim): it never trained anything."""
-        self.client.delete_run(run_id)
-        self.open_ids.remove(run_id)
+        with deferred():
+            self.client.delete_run(run_id)
+            self.open_ids.remove(run_id)
 
     def log_metrics(self, run_id, metrics, step=0):
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        for i in range(0, len(batch), 200):
-            self.client.log_batch(run_id, metrics=batch[i:i + 200])
+        self._batches(run_id, "metrics", [Metric(k, float(v), now, step) for k, v in metrics.items()])
 
     def log_params(self, run_id, params):
-        batch = [Param(k, str(v)) for k, v in params.items()]
-        for i in range(0, len(batch), 100):
-            self.client.log_batch(run_id, params=batch[i:i + 100])
+        self._batches(run_id, "params", [Param(k, str(v)) for k, v in params.items()])
 
     def set_tags(self, run_id, tags):
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._batches(run_id, "tags", [RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_text(self, run_id, text, path):
+        with deferred():
+            self.client.log_text(run_id, text, path)
+
+    def _batches(self, run_id, kind, items, size=100):
+        with deferred():
+            for i in range(0, len(items), size):
+                self.client.log_batch(run_id, **{kind: items[i:i + size]})
 
     def log_artifacts(self, run_id, folder):
         """Log every file of `folder`, then check each stored size. On any failure the files of
         this call are deleted from the run's artifacts, so no truncated file stays behind."""
         names = sorted(p.name for p in Path(folder).iterdir() if p.is_file())
         try:
-            self.client.log_artifacts(run_id, str(folder))
+            with deferred():
+                self.client.log_artifacts(run_id, str(folder))
             stored = {f.path: f.file_size for f in self.client.list_artifacts(run_id)}
             for name in names:
                 expected = (Path(folder) / name).stat().st_size

@@ -167,7 +167,7 @@ def _log_parity(job, parent_id, models):
     losses = parity_check(job.cfg, job.data, models["scratchnn"], models["keras"], job.seeds)
     deviation = float(np.max(np.abs(losses[:, 0] - losses[:, 1]) / np.abs(losses[:, 1])))
     job.recorder.log_metrics(parent_id, {"parity/max_rel_loss_dev": deviation})
-    job.recorder.client.log_text(parent_id, "step,scratchnn,keras\n" + "\n".join(
+    job.recorder.log_text(parent_id, "step,scratchnn,keras\n" + "\n".join(
         f"{i + 1},{a!r},{b!r}" for i, (a, b) in enumerate(losses)), "parity_losses.csv")
 
 
@@ -186,7 +186,7 @@ def _train_under(job, parent_id, name):
     """Everything inside the parent run; raises ExperimentFailed if a framework failed."""
     cfg, recorder = job.cfg, job.recorder
     recorder.log_params(parent_id, job.params)
-    recorder.client.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    recorder.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     job.data, models, thread_tags = _setup(cfg, job.seeds)
     recorder.set_tags(parent_id, thread_tags)
     if cfg.parity:
@@ -227,16 +227,16 @@ def train_pair(cfg, *, name=None, job_id="", skip_finished=False):
         if done is not None:
             return _skipped(name, done, "already FINISHED")
         parent_id = recorder.start(name, {ROLE: "parent", tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)})
-        holder = tracking.rival(client, experiment_id, config_hash, parent_id, cfg.mlflow.stale_after_s) \
-            if skip_finished else None
-        if holder is not None:
-            recorder.withdraw(parent_id)
-            return _skipped(name, holder, "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere")
-        params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
-        params["optimizer.name"] = optimizer_label(cfg.optimizer)
-        job = Job(cfg, {}, seeds, params, recorder)
         with recorder.run(name, {}, run_id=parent_id):
-            metrics = _train_under(job, parent_id, name)
+            holder = tracking.rival(client, experiment_id, config_hash, parent_id, cfg.mlflow.stale_after_s) \
+                if skip_finished else None
+            if holder is not None:
+                recorder.withdraw(parent_id)
+                why = "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere"
+                return _skipped(name, holder, why)
+            params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+            params["optimizer.name"] = optimizer_label(cfg.optimizer)
+            metrics = _train_under(Job(cfg, {}, seeds, params, recorder), parent_id, name)
     metrics["parent_run_id"] = parent_id
     print(summary_line(metrics, cfg.mlflow.tracking_uri), flush=True)
     return metrics

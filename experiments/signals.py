@@ -6,7 +6,9 @@ every descendant process, waits (at most `grace_s`) for those that do not ignore
 then raises `Interrupted` in the main thread. The `with` blocks that own runs (see
 `lifecycle.Recorder.run`) end them KILLED with the signal's name as the reason; the entry
 point prints one line and exits 128 + the signal number (143 for SIGTERM, 130 for SIGINT).
-A second signal while that cleanup runs is ignored.
+A second signal while that cleanup runs is ignored. Inside `deferred()` blocks (every store
+write of `lifecycle.Recorder`) the exception waits for the block's end, so a signal never cuts a
+store transaction in half.
 """
 
 import contextlib
@@ -88,17 +90,41 @@ def _is_zombie(pid):
         return True
 
 
+class _State:
+    """What the handler knows; one per process, as signal dispositions are."""
+    seen = None  # the first signal received
+    pending = None  # a signal received inside deferred(), raised when the block ends
+    depth = 0  # how many deferred() blocks are open
+
+
+_STATE = _State()
+
+
+@contextlib.contextmanager
+def deferred():
+    """Hold SIGTERM/SIGINT back for the block: Interrupted is raised when it ends."""
+    _STATE.depth += 1
+    try:
+        yield
+    finally:
+        _STATE.depth -= 1
+        if _STATE.depth == 0 and _STATE.pending is not None:
+            signum, _STATE.pending = _STATE.pending, None
+            raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def handled(grace_s=60.0):
     """Within the block, SIGTERM and SIGINT raise Interrupted after the descendants had their say."""
-    state = {"seen": None}
-
     def handler(signum, frame):
-        if state["seen"] is not None:
+        if _STATE.seen is not None:
             return  # already cleaning up
-        state["seen"] = signum
+        _STATE.seen = signum
         forward(signum, grace_s)
-        raise Interrupted(signum)
+        if _STATE.depth:
+            _STATE.pending = signum
+        else:
+            raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:

@@ -1,0 +1,88 @@
+"""Helpers for tests that run the real command line in real processes against a real store."""
+
+import os
+import subprocess
+import sys
+import time
+
+import mlflow
+import pandas as pd
+
+from experiments.config import PROJECT_ROOT
+
+# one tiny config: scratchnn only, so no TensorFlow import where the fault has nothing to do with Keras
+TINY = ["data.train_size=1000", "data.val_size=200", "data.test_size=500", "train.epochs=1", "train.warmup_steps=2",
+        "train.verbose=false", "train.threads=1", "frameworks=[scratchnn]"]
+FAST_BEAT = ["mlflow.heartbeat_s=1", "mlflow.stale_after_s=4"]  # a dead process's runs are stale after 4 s
+
+
+def environment():
+    return {**os.environ, "SCRATCHNN_DATA_DIR": os.environ.get("SCRATCHNN_DATA_DIR",
+                                                               str(PROJECT_ROOT.parent / "shared" / "data"))}
+
+
+def command(uri, out, *overrides, sweep=False):
+    where = f"hydra.sweep.dir={out}" if sweep else f"hydra.run.dir={out}"
+    return [sys.executable, "-m", "experiments.train", *(["-m"] if sweep else []), f"mlflow.tracking_uri={uri}",
+            where, *overrides]
+
+
+def start(cmd, **kwargs):
+    """The command in its own session (process group), as a terminal would run it."""
+    return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=environment(), start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def run(cmd, timeout=600, **kwargs):
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def runs(uri, experiment):
+    """All runs of `experiment` (none if it does not exist yet), as a DataFrame."""
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    empty = pd.DataFrame(columns=["run_id", "status", "tags.role", "tags.framework", "tags.config_hash"])
+    if found is None:
+        return empty
+    mlflow.set_tracking_uri(uri)
+    df = mlflow.search_runs([found.experiment_id], max_results=10000)
+    if df.empty:
+        return empty
+    for column in ("tags.role", "tags.framework", "tags.failure_reason", "tags.mlflow.parentRunId", "tags.pid"):
+        if column not in df:
+            df[column] = None
+    return df
+
+
+def wait_for(predicate, process=None, timeout=240, what="the condition"):
+    """Poll until `predicate()` is truthy; fails at once if `process` ended meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value is not None and value is not False:
+            return value
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the process ended ({process.returncode}) before {what}:\n{out[-2000:]}\n{err[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def running_children(uri, experiment, framework="scratchnn"):
+    df = runs(uri, experiment)
+    live = df[(df["tags.framework"] == framework) & (df.status == "RUNNING")]
+    return live if len(live) else None
+
+
+def assert_complete(df, n_configs, frameworks=("scratchnn",)):
+    """Exactly one FINISHED parent per config, each with FINISHED children of every framework,
+    nothing RUNNING, and no FINISHED run carrying a failure reason."""
+    assert "RUNNING" not in set(df.status), df[df.status == "RUNNING"][["run_id", "tags.role"]]
+    parents = df[(df["tags.role"] == "parent") & (df.status == "FINISHED")]
+    assert len(parents) == n_configs and parents["tags.config_hash"].is_unique, parents["tags.config_hash"]
+    for run_id in parents.run_id:
+        children = df[df["tags.mlflow.parentRunId"] == run_id]
+        assert sorted(children["tags.framework"]) == sorted(frameworks) and set(children.status) == {"FINISHED"}
+    finished = df[df.status == "FINISHED"]
+    assert finished["tags.failure_reason"].isna().all(), finished["tags.failure_reason"].dropna()

@@ -1,0 +1,229 @@
+"""Faults with real processes and a real store: after each, the store tells the truth and a
+relaunch does the right thing. Numbers in the test names are the defects of the run-lifecycle issue."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import TINY, assert_complete, command, run, running_children, runs, start, wait_for
+
+EXPERIMENT = "scratchnn"
+LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
+
+
+@pytest.fixture
+def spawn():
+    """start(), with every process group it started killed at teardown, whatever the test did."""
+    started = []
+
+    def go(cmd):
+        started.append(start(cmd))
+        return started[-1]
+
+    yield go
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_reruns_it(tmp_path, spawn):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    overrides = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=400"]
+    process = spawn(command(uri, tmp_path / "out", *overrides))
+    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
+    locker = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # held past MLflow's 20 s busy timeout
+    time.sleep(24)
+    locker.execute("COMMIT")
+    locker.close()
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err[-2000:]
+    assert len(error_lines(err)) == 1 and "database is locked" in error_lines(err)[0]
+    df = runs(uri, EXPERIMENT)
+    assert "FINISHED" not in set(df.status) and "RUNNING" not in set(df.status)
+    parent = df[df["tags.role"] == "parent"].iloc[0]
+    child = df[df["tags.framework"] == "scratchnn"].iloc[0]
+    assert parent.status == "FAILED" and child.status == "FAILED"
+    assert "database is locked" in child["tags.failure_reason"]
+
+    output = run(command(uri, tmp_path / "again", *overrides, sweep=True))
+    assert output.returncode == 0 and "skipped:" not in output.stdout
+    assert "sweep: 1 finished, 0 failed, 0 skipped" in output.stdout
+
+
+@pytest.mark.parametrize("signum,to_group,code", [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
+def test_2_a_signal_ends_a_single_run_killed_with_one_line(tmp_path, spawn, signum, to_group, code):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    process = spawn(command(uri, tmp_path / "out", *LONG))
+    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
+    os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    name = signal.Signals(signum).name
+    assert process.returncode == code, err[-2000:]
+    assert [line for line in err.splitlines() if line.startswith("interrupted")] == [
+        f"interrupted by {name}: open runs were ended KILLED; run the same command again to resume"]
+    assert "Traceback" not in err
+    df = runs(uri, EXPERIMENT)
+    assert len(df) == 2 and set(df.status) == {"KILLED"}
+    assert df["tags.failure_reason"].str.contains(name).all()
+
+
+@pytest.mark.parametrize("signum,to_group,code", [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)])
+def test_2_a_signal_to_a_joblib_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17,18", "hydra/launcher=joblib",
+                            "hydra.launcher.n_jobs=2", sweep=True))
+    wait_for(lambda: (c := running_children(uri, EXPERIMENT)) is not None and len(c) == 2, process,
+             what="two jobs in flight")
+    os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == code, err[-3000:]
+    df = runs(uri, EXPERIMENT)
+    assert "RUNNING" not in set(df.status) and "FINISHED" not in set(df.status), err[-3000:]
+    killed = df[df.status == "KILLED"]
+    assert len(killed) == 4 and killed["tags.failure_reason"].str.contains(signal.Signals(signum).name).all()
+
+
+def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    run(command(uri, tmp_path / "init", *TINY, "model.width=8", sweep=True))  # the store exists before both start
+    sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=both"]
+    first, second = (spawn(command(uri, tmp_path / name, *sweep, sweep=True)) for name in ("a", "b"))
+    outputs = [p.communicate(timeout=600) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    df = runs(uri, "both")
+    assert_complete(df, 4)
+    assert "KILLED" not in set(df.status) and "FAILED" not in set(df.status)
+    finished = sum(int(out.split("sweep: ")[1].split(" finished")[0]) for out, _ in outputs)
+    assert finished == 4  # the other four jobs were skipped: finished or running elsewhere
+
+
+def _training_pid(uri, experiment):
+    live = running_children(uri, experiment)
+    return int(live["tags.pid"].iloc[0]) if live is not None else None
+
+
+def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=3", "data.train_size=5000",
+                            "model.width=16,32,48,64", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", sweep=True))
+    victim = wait_for(lambda: _training_pid(uri, EXPERIMENT), process, what="a job in flight")
+    os.kill(victim, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    assert "sweep: 3 finished, 1 failed, 0 skipped" in out
+    df = runs(uri, EXPERIMENT)
+    assert "RUNNING" not in set(df.status)
+    failed = df[df.status == "FAILED"]
+    assert len(failed) == 2 and failed["tags.failure_reason"].str.contains("killed by SIGKILL").all()
+    assert (failed["tags.pid"] == str(victim)).all()
+    assert (df[df.status == "FINISHED"]["tags.role"] == "parent").sum() == 3
+
+
+def _can_mount():
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs a private mount namespace (unshare -m, as root) for a full disk")
+def test_5_a_full_disk_while_logging_leaves_no_truncated_artifact(tmp_path):
+    import mlflow
+
+    uri, art = f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "art"
+    art.mkdir()
+    mlflow.MlflowClient(uri).create_experiment("full", artifact_location=art.as_uri())
+    train = command(uri, tmp_path / "out", *[o for o in TINY if not o.startswith("frameworks")],
+                    "frameworks=[scratchnn,keras]", "mlflow.experiment=full")
+    listing = tmp_path / "listing.txt"
+    script = (f'mount -t tmpfs -o size=600k tmpfs "{art}" && "$@"; code=$?; '
+              f'find "{art}" -type f -printf "%P %s\\n" > "{listing}"; exit $code')
+    result = run(["unshare", "-m", "sh", "-c", script, "sh", *train], timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "No space left on device" in error_lines(result.stderr)[0] and "Traceback" not in result.stderr
+    df = runs(uri, "full")
+    status = dict(zip(df["tags.mlflow.runName"].where(df["tags.role"] != "parent", "parent"), df.status))
+    assert status == {"parent": "FAILED", "scratchnn": "FINISHED", "keras": "FAILED"}
+    keras = df[df["tags.framework"] == "keras"].iloc[0]
+    assert "No space left on device" in keras["tags.failure_reason"]
+    files = dict(line.rsplit(" ", 1) for line in listing.read_text().splitlines())
+    assert not any(path.startswith(keras.run_id) for path in files), files  # nothing half-written kept
+    assert any(path.endswith("model.npz") for path in files)
+
+
+def test_7_a_bad_seed_in_a_sweep_is_recorded_failed_naming_the_key(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    result = run(command(uri, tmp_path / "out", *TINY, "train.seed=-1,0", sweep=True))
+    assert result.returncode == 0 and "sweep: 1 finished, 1 failed, 0 skipped" in result.stdout
+    df = runs(uri, EXPERIMENT)
+    failed = df[df.status == "FAILED"]
+    assert len(failed) == 1 and failed["tags.role"].iloc[0] == "parent"
+    assert failed["tags.failure_reason"].iloc[0] == "ConfigError: train.seed must be >= 0. Received: train.seed=-1"
+
+
+def test_8_an_unreachable_server_fails_with_one_line_naming_the_uri(tmp_path):
+    result = run(command("http://127.0.0.1:9", tmp_path / "out", *TINY), timeout=60)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [error_lines(result.stderr)[0]]
+    assert "http://127.0.0.1:9 did not answer within 20 s" in error_lines(result.stderr)[0]
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs a private mount namespace (unshare -m, as root) for a read-only folder")
+def test_8_a_read_only_store_folder_is_named_at_once(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    train = command(f"sqlite:///{store}/m.db", tmp_path / "out", *TINY)
+    script = f'mount --bind "{store}" "{store}" && mount -o remount,ro,bind "{store}" && exec "$@"'
+    result = run(["unshare", "-m", "sh", "-c", script, "sh", *train], timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"error: StoreError: the store folder {store} (from sqlite:///{store}/m.db) is not "
+                           f"writable: OSError: [Errno 30] Read-only file system")
+
+
+def test_10_run_name_is_kept_with_other_overrides(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    result = run(command(uri, tmp_path / "out", *TINY, "model.width=16", "mlflow.run_name=mine"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    df = runs(uri, EXPERIMENT)
+    assert df[df["tags.role"] == "parent"]["tags.mlflow.runName"].tolist() == ["mine"]
+
+
+def test_reasons_keep_the_root_cause_of_a_tensorflow_error():
+    import numpy as np
+
+    from experiments import keras_twin
+    from experiments.lifecycle import reason
+
+    keras_twin.import_tensorflow(1)
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(10, "softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(Exception) as caught:
+        model.fit(np.zeros((4, 3), np.float32), np.array([0, 1, 10, 2]), verbose=0)
+    assert len(str(caught.value)) > 500  # the graph trace the old reason was cut inside
+    text = reason(caught.value)
+    assert text.startswith("InvalidArgumentError: ") and "label value of 10" in text and len(text) <= 500
+
+
+def test_reasons_name_the_root_of_a_chain():
+    from experiments.lifecycle import reason
+
+    try:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("could not log\nmore lines") from exc
+    except RuntimeError as exc:
+        assert reason(exc) == "OSError: [Errno 28] No space left on device"
+    assert reason(ValueError("first line\nsecond")) == "ValueError: first line"
