@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from . import isolate, tracking
-from .config import ConfigError, validate, validate_objective
+from .config import validate, validate_objective
 from .lifecycle import CONFIG_HASH, CONFIG_ID, FAILURE_REASON, JOB, ROLE, reason, warn
 from .pair import train_pair
 from .signals import Interrupted, handled
@@ -35,14 +35,14 @@ def preload(cfg):
 
 
 def record_job_failure(cfg, name, job_id, exc):
-    """The store's record of a job that failed outside its runs: the runs the dead process left
-    RUNNING are ended FAILED; if it opened none, a FAILED parent run says what happened."""
+    """The store's record of a failed job: the runs its process left RUNNING are ended FAILED;
+    if it has none in the store at all, a FAILED parent run says what happened."""
     why = reason(exc)
     try:
         client, experiment_id = tracking.connect(cfg.mlflow)
         if tracking.end_job_runs(client, experiment_id, job_id, why):
             return
-        tags = {ROLE: "parent", JOB: job_id, FAILURE_REASON: why}
+        tags = {ROLE: "parent", JOB: job_id, FAILURE_REASON: why, tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
         try:
             tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
         except Exception:  # a config too broken to hash is still recorded
@@ -85,7 +85,7 @@ def run(cfg, name, output_dir, sweeping, searching=False):
         _leave_if_worker(exc)
         raise
     except Exception as exc:
-        if isinstance(exc, isolate.JobDied) or (sweeping and isinstance(exc, ConfigError)):
+        if sweeping or isinstance(exc, isolate.JobDied):
             record_job_failure(cfg, name, job_id, exc)
         write_status(output_dir, "failed", reason(exc) if not isinstance(exc, isolate.JobError) else str(exc))
         if not sweeping:

@@ -80,7 +80,8 @@ class Recorder:
 
     def start(self, name, tags, parent_id=None):
         """Create a RUNNING run (not yet owned by a `with`); returns its id."""
-        tags = {**self.base_tags, **tags, HEARTBEAT: f"{time.time():.0f}"}
+        tags = {key: str(value) for key, value in {**self.base_tags, **tags}.items()}
+        tags[HEARTBEAT] = f"{time.time():.0f}"
         if parent_id:
             tags[PARENT] = parent_id
         with deferred():

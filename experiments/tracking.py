@@ -205,10 +205,11 @@ def mark_stale(client, experiment_id, stale_after_s):
 
 
 def end_job_runs(client, experiment_id, job_id, why):
-    """End as FAILED the runs of job `job_id` that its dead process left RUNNING; returns their ids."""
-    ended = []
-    for run in _runs(client, experiment_id, f"tags.{JOB} = '{job_id}' and attributes.status = 'RUNNING'"):
-        client.set_tag(run.info.run_id, FAILURE_REASON, why)
-        client.set_terminated(run.info.run_id, "FAILED")
-        ended.append(run.info.run_id)
-    return ended
+    """End as FAILED the runs of job `job_id` that its process left RUNNING; returns how many runs
+    the job has in the store, whatever their status."""
+    found = _runs(client, experiment_id, f"tags.{JOB} = '{job_id}'")
+    for run in found:
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, FAILURE_REASON, why)
+            client.set_terminated(run.info.run_id, "FAILED")
+    return len(found)
