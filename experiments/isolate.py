@@ -5,7 +5,8 @@ The job runs in a child forked from multiprocessing's forkserver, which has the 
 starts in a fraction of a second. If the kernel kills the child (out of memory: SIGKILL) or it
 crashes, `supervise` raises `JobDied` and the caller records the job's runs FAILED at once; a
 joblib worker or a serial sweep that supervises it goes on with the next config. The child asks
-the kernel for SIGTERM if its parent dies, so it never trains on as an orphan.
+the kernel for SIGTERM if its parent dies, so it never trains on as an orphan, and raises its
+own oom_score_adj, so that the kernel's out-of-memory killer picks it rather than the supervisor.
 """
 
 import contextlib
@@ -49,8 +50,18 @@ def _die_with_parent():
         pass  # not Linux: an orphan is ended by the next sweep's stale check instead
 
 
+def _volunteer_for_the_oom_killer():
+    """Make the kernel pick this process, which holds the data and the models, before its supervisor."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("500")
+    except OSError:
+        pass
+
+
 def _child(send, target, kwargs):
     _die_with_parent()
+    _volunteer_for_the_oom_killer()
     with handled():
         try:
             send.send(("ok", target(**kwargs)))
