@@ -67,7 +67,7 @@ def _leave_if_worker(exc):
         os._exit(exc.exit_code)
 
 
-def run(cfg, name, output_dir, sweeping, searching=False):
+def run(cfg, name, output_dir, *, sweeping, searching=False):
     """The job: returns the objective (NaN for a failed or skipped-without-result config).
     A single run that fails exits 1 with one `error:` line."""
     job_id = uuid.uuid4().hex

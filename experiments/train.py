@@ -32,7 +32,8 @@ def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
-    return job.run(cfg, cfg.mlflow.run_name or run_name(hydra_cfg), hydra_cfg.runtime.output_dir, sweeping, searching)
+    return job.run(cfg, cfg.mlflow.run_name or run_name(hydra_cfg), hydra_cfg.runtime.output_dir,
+                   sweeping=sweeping, searching=searching)
 
 
 if __name__ == "__main__":
