@@ -78,11 +78,16 @@ def test_2_a_signal_ends_a_single_run_killed_with_one_line(tmp_path, spawn, sign
     assert df["tags.failure_reason"].str.contains(name).all()
 
 
-@pytest.mark.parametrize("signum,to_group,code", [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)])
-def test_2_a_signal_to_a_joblib_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code):
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+SUBMITIT = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
+
+
+@pytest.mark.parametrize("signum,to_group,code,launcher", [(signal.SIGINT, True, 130, JOBLIB),
+                                                           (signal.SIGTERM, False, 143, JOBLIB),
+                                                           (signal.SIGTERM, False, 143, SUBMITIT)])
+def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code, launcher):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17,18", "hydra/launcher=joblib",
-                            "hydra.launcher.n_jobs=2", sweep=True))
+    process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17", *launcher, sweep=True))
     wait_for(lambda: (c := running_children(uri, EXPERIMENT)) is not None and len(c) == 2, process,
              what="two jobs in flight")
     os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
@@ -92,6 +97,7 @@ def test_2_a_signal_to_a_joblib_sweep_leaves_nothing_running(tmp_path, spawn, si
     assert "RUNNING" not in set(df.status) and "FINISHED" not in set(df.status), err[-3000:]
     killed = df[df.status == "KILLED"]
     assert len(killed) == 4 and killed["tags.failure_reason"].str.contains(signal.Signals(signum).name).all()
+    assert process.returncode == code
 
 
 def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
