@@ -34,13 +34,14 @@ def preload(cfg):
     return ["experiments.pair", "tensorflow", "keras"] if "keras" in cfg.frameworks else ["experiments.pair"]
 
 
-def record_job_failure(cfg, name, job_id, exc):
-    """The store's record of a failed job: the runs its process left RUNNING are ended FAILED;
-    if it has none in the store at all, a FAILED parent run says what happened."""
-    why = reason(exc)
+def record_job_failure(cfg, name, job_id, exc, placeholder=True):
+    """The store's record of a failed job: the runs its ended process left RUNNING (it could not
+    close them, e.g. the store was locked) are ended FAILED; if it has none in the store at all and
+    `placeholder`, a FAILED parent run says what happened."""
+    why = reason(exc) if not isinstance(exc, isolate.JobError) else str(exc)
     try:
         client, experiment_id = tracking.connect(cfg.mlflow)
-        if tracking.end_job_runs(client, experiment_id, job_id, why):
+        if tracking.end_job_runs(client, experiment_id, job_id, why) or not placeholder:
             return
         tags = {ROLE: "parent", JOB: job_id, FAILURE_REASON: why, tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
         try:
@@ -85,8 +86,9 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
         _leave_if_worker(exc)
         raise
     except Exception as exc:
-        if sweeping or isinstance(exc, isolate.JobDied):
-            record_job_failure(cfg, name, job_id, exc)
+        died = isinstance(exc, isolate.JobDied)
+        if sweeping or died or isinstance(exc, isolate.JobError):
+            record_job_failure(cfg, name, job_id, exc, placeholder=sweeping or died)
         write_status(output_dir, "failed", reason(exc) if not isinstance(exc, isolate.JobError) else str(exc))
         if not sweeping:
             print("error: " + str(exc).split("\n")[0], file=sys.stderr)

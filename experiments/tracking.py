@@ -3,6 +3,8 @@ environment tags, and the store-wide questions a sweep asks: which configs are d
 runs are live, which were left RUNNING by a dead process.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -66,6 +68,21 @@ def _check_server(uri, wait_s=SERVER_WAIT_S):
     raise StoreError(f"the tracking server {uri} did not answer within {wait_s} s: {reason(last) if last else 'no reply'}")
 
 
+@contextlib.contextmanager
+def _schema_lock(uri):
+    """For sqlite, an exclusive lock on `<db>.lock` beside the file, so that processes opening a new
+    store at the same moment do not both create its tables; elsewhere nothing."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(uri[len("sqlite:///"):] + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def connect(mlflow_cfg):
     """(MlflowClient, experiment id) for the configured store, creating the experiment if needed."""
     uri = mlflow_cfg.tracking_uri
@@ -76,7 +93,8 @@ def connect(mlflow_cfg):
     client = mlflow.MlflowClient(uri)
     name = mlflow_cfg.experiment
     try:
-        experiment = client.get_experiment_by_name(name)
+        with _schema_lock(uri):  # the first use of a new sqlite file creates its tables
+            experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return client, experiment.experiment_id
         root = artifact_root(uri)

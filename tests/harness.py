@@ -21,6 +21,13 @@ def environment():
                                                                str(PROJECT_ROOT.parent / "shared" / "data"))}
 
 
+def store(folder):
+    """A new sqlite store whose tables exist before any process under test opens it."""
+    uri = f"sqlite:///{folder / 'm.db'}"
+    mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    return uri
+
+
 def command(uri, out, *overrides, sweep=False):
     where = f"hydra.sweep.dir={out}" if sweep else f"hydra.run.dir={out}"
     return [sys.executable, "-m", "experiments.train", *(["-m"] if sweep else []), f"mlflow.tracking_uri={uri}",
@@ -86,3 +93,34 @@ def assert_complete(df, n_configs, frameworks=("scratchnn",)):
         assert sorted(children["tags.framework"]) == sorted(frameworks) and set(children.status) == {"FINISHED"}
     finished = df[df.status == "FINISHED"]
     assert finished["tags.failure_reason"].isna().all(), finished["tags.failure_reason"].dropna()
+
+
+def _parents():
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    table[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return table
+
+
+def deepest_descendant(pid, skip=("resource_tracker",)):
+    """The process furthest below `pid` (the one doing the work: a joblib worker, or the training
+    child of a supervisor), resource trackers left out; None if there is none."""
+    table, best, frontier = _parents(), None, [pid]
+    while frontier:
+        frontier = [p for p, parent in table.items() if parent in frontier
+                    and not any(word in _cmdline(p) for word in skip)]
+        best = frontier[0] if frontier else best
+    return best
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import TINY, assert_complete, command, run, running_children, runs, start, wait_for
+from harness import TINY, assert_complete, command, deepest_descendant, run, running_children, runs, start, store, wait_for
 
 EXPERIMENT = "scratchnn"
 LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
@@ -37,13 +37,13 @@ def error_lines(stderr):
 
 
 def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_reruns_it(tmp_path, spawn):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     overrides = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=400"]
     process = spawn(command(uri, tmp_path / "out", *overrides))
     wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
     locker = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")  # held past MLflow's 20 s busy timeout
-    time.sleep(24)
+    locker.execute("BEGIN EXCLUSIVE")  # past two of MLflow's 20 s busy timeouts: the failure's own write fails too
+    time.sleep(45)
     locker.execute("COMMIT")
     locker.close()
     out, err = process.communicate(timeout=120)
@@ -63,7 +63,7 @@ def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_rerun
 
 @pytest.mark.parametrize("signum,to_group,code", [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
 def test_2_a_signal_ends_a_single_run_killed_with_one_line(tmp_path, spawn, signum, to_group, code):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG))
     wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
     os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
@@ -86,7 +86,7 @@ SUBMITIT = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
                                                            (signal.SIGTERM, False, 143, JOBLIB),
                                                            (signal.SIGTERM, False, 143, SUBMITIT)])
 def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code, launcher):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17", *launcher, sweep=True))
     wait_for(lambda: (c := running_children(uri, EXPERIMENT)) is not None and len(c) == 2, process,
              what="two jobs in flight")
@@ -101,7 +101,7 @@ def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, 
 
 
 def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     run(command(uri, tmp_path / "init", *TINY, "model.width=8", sweep=True))  # the store exists before both start
     sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=both"]
     first, second = (spawn(command(uri, tmp_path / name, *sweep, sweep=True)) for name in ("a", "b"))
@@ -114,16 +114,12 @@ def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
     assert finished == 4  # the other four jobs were skipped: finished or running elsewhere
 
 
-def _training_pid(uri, experiment):
-    live = running_children(uri, experiment)
-    return int(live["tags.pid"].iloc[0]) if live is not None else None
-
-
 def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=3", "data.train_size=5000",
+    uri = store(tmp_path)
+    process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=40", "data.train_size=5000",
                             "model.width=16,32,48,64", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", sweep=True))
-    victim = wait_for(lambda: _training_pid(uri, EXPERIMENT), process, what="a job in flight")
+    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="a job in flight")
+    victim = deepest_descendant(process.pid)  # the process that trains
     os.kill(victim, signal.SIGKILL)  # what the kernel's out-of-memory killer does
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
@@ -132,7 +128,7 @@ def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_
     assert "RUNNING" not in set(df.status)
     failed = df[df.status == "FAILED"]
     assert len(failed) == 2 and failed["tags.failure_reason"].str.contains("killed by SIGKILL").all()
-    assert (failed["tags.pid"] == str(victim)).all()
+    assert (failed["tags.pid"] == str(victim)).all()  # the runs of the killed process, and only those
     assert (df[df.status == "FINISHED"]["tags.role"] == "parent").sum() == 3
 
 
@@ -167,7 +163,7 @@ def test_5_a_full_disk_while_logging_leaves_no_truncated_artifact(tmp_path):
 
 
 def test_7_a_bad_seed_in_a_sweep_is_recorded_failed_naming_the_key(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     result = run(command(uri, tmp_path / "out", *TINY, "train.seed=-1,0", sweep=True))
     assert result.returncode == 0 and "sweep: 1 finished, 1 failed, 0 skipped" in result.stdout
     df = runs(uri, EXPERIMENT)
@@ -185,19 +181,19 @@ def test_8_an_unreachable_server_fails_with_one_line_naming_the_uri(tmp_path):
 
 @pytest.mark.skipif(not _can_mount(), reason="needs a private mount namespace (unshare -m, as root) for a read-only folder")
 def test_8_a_read_only_store_folder_is_named_at_once(tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    train = command(f"sqlite:///{store}/m.db", tmp_path / "out", *TINY)
-    script = f'mount --bind "{store}" "{store}" && mount -o remount,ro,bind "{store}" && exec "$@"'
+    folder = tmp_path / "store"
+    folder.mkdir()
+    train = command(f"sqlite:///{folder}/m.db", tmp_path / "out", *TINY)
+    script = f'mount --bind "{folder}" "{folder}" && mount -o remount,ro,bind "{folder}" && exec "$@"'
     result = run(["unshare", "-m", "sh", "-c", script, "sh", *train], timeout=120)
     assert result.returncode == 1, result.stderr[-2000:]
     [line] = error_lines(result.stderr)
-    assert line.startswith(f"error: StoreError: the store folder {store} (from sqlite:///{store}/m.db) is not "
+    assert line.startswith(f"error: StoreError: the store folder {folder} (from sqlite:///{folder}/m.db) is not "
                            f"writable: OSError: [Errno 30] Read-only file system")
 
 
 def test_10_run_name_is_kept_with_other_overrides(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = store(tmp_path)
     result = run(command(uri, tmp_path / "out", *TINY, "model.width=16", "mlflow.run_name=mine"))
     assert result.returncode == 0, result.stderr[-2000:]
     df = runs(uri, EXPERIMENT)
