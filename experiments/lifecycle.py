@@ -18,7 +18,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from .signals import Interrupted, deferred
+from .signals import Interrupted, deferred, raise_pending
 
 # tag names, written here and read by tracking.py, sweep.py and the reports
 ROLE, FRAMEWORK, CONFIG_HASH, CONFIG_ID = "role", "framework", "config_hash", "config_id"
@@ -78,22 +78,22 @@ class Recorder:
             with contextlib.suppress(Exception):  # a missed beat only matters if all of them are missed
                 self.client.set_tag(run_id, HEARTBEAT, now)
 
-    def start(self, name, tags, parent_id=None):
-        """Create a RUNNING run (not yet owned by a `with`); returns its id."""
+    def _create(self, name, tags, parent_id=None):
         tags = {key: str(value) for key, value in {**self.base_tags, **tags}.items()}
         tags[HEARTBEAT] = f"{time.time():.0f}"
         if parent_id:
             tags[PARENT] = parent_id
-        with deferred():
+        with deferred(hold=True):  # a signal during creation is raised once the run is owned
             run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
             self.open_ids.append(run_id)
         return run_id
 
     @contextlib.contextmanager
-    def run(self, name, tags, parent_id=None, run_id=None):
-        """Open (or adopt `run_id`) and end the run exactly once; yields its id."""
-        run_id = run_id or self.start(name, tags, parent_id)
+    def run(self, name, tags, parent_id=None):
+        """Open a run and end it exactly once; yields its id."""
+        run_id = self._create(name, tags, parent_id)
         try:
+            raise_pending()
             yield run_id
         except BaseException as exc:
             self.end(run_id, status_for(exc), reason(exc))
@@ -123,7 +123,8 @@ class Recorder:
                 self.open_ids.remove(run_id)
 
     def withdraw(self, run_id):
-        """Delete a run that lost a claim (see tracking.claim): it never trained anything."""
+        """Delete a run that lost a claim (see tracking.rival): it never trained anything; the
+        `with` that opened it then leaves it alone."""
         with deferred():
             self.client.delete_run(run_id)
             self.open_ids.remove(run_id)

@@ -226,8 +226,7 @@ def train_pair(cfg, *, name=None, job_id="", skip_finished=False):
         done = tracking.complete_parent(client, experiment_id, config_hash) if skip_finished else None
         if done is not None:
             return _skipped(name, done, "already FINISHED")
-        parent_id = recorder.start(name, {ROLE: "parent", tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)})
-        with recorder.run(name, {}, run_id=parent_id):
+        with recorder.run(name, {ROLE: "parent", tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}) as parent_id:
             holder = tracking.rival(client, experiment_id, config_hash, parent_id, cfg.mlflow.stale_after_s) \
                 if skip_finished else None
             if holder is not None:

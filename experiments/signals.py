@@ -101,16 +101,23 @@ _STATE = _State()
 
 
 @contextlib.contextmanager
-def deferred():
-    """Hold SIGTERM/SIGINT back for the block: Interrupted is raised when it ends."""
+def deferred(hold=False):
+    """Hold SIGTERM/SIGINT back for the block: Interrupted is raised when it ends (with `hold`,
+    only at the next `raise_pending()` or deferred block)."""
     _STATE.depth += 1
     try:
         yield
     finally:
         _STATE.depth -= 1
-        if _STATE.depth == 0 and _STATE.pending is not None:
-            signum, _STATE.pending = _STATE.pending, None
-            raise Interrupted(signum)
+        if not hold:
+            raise_pending()
+
+
+def raise_pending():
+    """Raise Interrupted now for a signal held back by deferred()."""
+    if _STATE.depth == 0 and _STATE.pending is not None:
+        signum, _STATE.pending = _STATE.pending, None
+        raise Interrupted(signum)
 
 
 @contextlib.contextmanager
