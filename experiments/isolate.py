@@ -4,22 +4,19 @@ The job runs in a child forked from multiprocessing's forkserver, which has the 
 (NumPy, MLflow and, when needed, TensorFlow) imported once but never initialised, so a job
 starts in a fraction of a second. If the kernel kills the child (out of memory: SIGKILL) or it
 crashes, `supervise` raises `JobDied` and the caller records the job's runs FAILED at once; a
-joblib worker or a serial sweep that supervises it goes on with the next config. The child asks
-the kernel for SIGTERM if its parent dies, so it never trains on as an orphan, and raises its
-own oom_score_adj, so that the kernel's out-of-memory killer picks it rather than the supervisor.
+joblib worker or a serial sweep that supervises it goes on with the next config. The child sends
+itself SIGTERM when its supervisor dies (it never trains on as an orphan), and raises its own
+oom_score_adj, so that the kernel's out-of-memory killer picks it rather than the supervisor.
 """
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 
 from .lifecycle import reason
-from .signals import Interrupted, handled
-
-PR_SET_PDEATHSIG = 1
-
+from .signals import Interrupted, handled, signal_self
 
 class JobDied(RuntimeError):
     """The job's process ended without reporting: killed by a signal or crashed."""
@@ -43,11 +40,16 @@ class JobError(RuntimeError):
         self.kind = kind
 
 
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: an orphan is ended by the next sweep's stale check instead
+def _watch_supervisor(lifeline):
+    """A thread that sends this process SIGTERM when the supervisor dies (its end of the lifeline
+    closes), so the child ends its runs KILLED instead of training on as an orphan."""
+    def watch():
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            signal_self(signal.SIGTERM, "its supervising process died")
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _volunteer_for_the_oom_killer():
@@ -59,8 +61,8 @@ def _volunteer_for_the_oom_killer():
         pass
 
 
-def _child(send, target, kwargs):
-    _die_with_parent()
+def _child(send, lifeline, target, kwargs):
+    _watch_supervisor(lifeline)
     _volunteer_for_the_oom_killer()
     with handled():
         try:
@@ -97,10 +99,12 @@ def supervise(target, kwargs, preload=()):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, target, kwargs), name="scratchnn-job")
+    lifeline, held = context.Pipe(duplex=False)  # the child sees EOF on `lifeline` when this process dies
+    process = context.Process(target=_child, args=(send, lifeline, target, kwargs), name="scratchnn-job")
     with _stdlib_start_method(context):
         process.start()
     send.close()
+    lifeline.close()
     try:
         message = receive.recv()
     except EOFError:
@@ -108,6 +112,7 @@ def supervise(target, kwargs, preload=()):
     finally:
         process.join()
         receive.close()
+        held.close()
     if message is None:
         raise JobDied(process.exitcode)
     kind, payload = message

@@ -25,7 +25,7 @@ class Interrupted(BaseException):
     def __init__(self, signum):
         self.signum = signum
         self.name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {self.name}")
+        super().__init__(f"interrupted by {self.name}" + (f" ({_STATE.cause})" if _STATE.cause else ""))
 
     @property
     def exit_code(self):
@@ -95,6 +95,13 @@ class _State:
     seen = None  # the first signal received
     pending = None  # a signal received inside deferred(), raised when the block ends
     depth = 0  # how many deferred() blocks are open
+    cause = ""  # why this process signalled itself, if it did
+
+
+def signal_self(signum, cause):
+    """Deliver `signum` to this process's main thread, saying why in the Interrupted it raises."""
+    _STATE.cause = cause
+    os.kill(os.getpid(), signum)
 
 
 _STATE = _State()

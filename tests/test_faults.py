@@ -61,6 +61,18 @@ def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_rerun
     assert "sweep: 1 finished, 0 failed, 0 skipped" in output.stdout
 
 
+def test_2_sigkill_of_the_command_alone_ends_its_training_runs_killed(tmp_path, spawn):
+    uri = store(tmp_path)
+    process = spawn(command(uri, tmp_path / "out", *LONG))
+    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
+    process.kill()  # SIGKILL to the supervising process only: its training child must not train on
+    process.communicate(timeout=60)
+    df = wait_for(lambda: (d := runs(uri, EXPERIMENT)) is not None and "RUNNING" not in set(d.status) and d,
+                  timeout=60, what="the orphaned child to end its runs")
+    assert set(df.status) == {"KILLED"}
+    assert (df["tags.failure_reason"] == "Interrupted: interrupted by SIGTERM (its supervising process died)").all()
+
+
 @pytest.mark.parametrize("signum,to_group,code", [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
 def test_2_a_signal_ends_a_single_run_killed_with_one_line(tmp_path, spawn, signum, to_group, code):
     uri = store(tmp_path)
