@@ -107,15 +107,15 @@ def _parents():
     return table
 
 
-def deepest_descendant(pid, skip=("resource_tracker",)):
-    """The process furthest below `pid` (the one doing the work: a joblib worker, or the training
-    child of a supervisor), resource trackers left out; None if there is none."""
-    table, best, frontier = _parents(), None, [pid]
+def deepest_descendants(pid, skip=("resource_tracker",)):
+    """The processes furthest below `pid` (those doing the work: joblib workers, or the training
+    children of supervisors), resource trackers left out."""
+    table, deepest, frontier = _parents(), [], [pid]
     while frontier:
         frontier = [p for p, parent in table.items() if parent in frontier
                     and not any(word in _cmdline(p) for word in skip)]
-        best = frontier[0] if frontier else best
-    return best
+        deepest = frontier or deepest
+    return deepest
 
 
 def _cmdline(pid):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import TINY, assert_complete, command, deepest_descendant, run, running_children, runs, start, store, wait_for
+from harness import TINY, assert_complete, command, deepest_descendants, run, running_children, runs, start, store, wait_for
 
 EXPERIMENT = "scratchnn"
 LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
@@ -130,8 +130,10 @@ def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_
     uri = store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=40", "data.train_size=5000",
                             "model.width=16,32,48,64", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", sweep=True))
-    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="a job in flight")
-    victim = deepest_descendant(process.pid)  # the process that trains
+    live = wait_for(lambda: running_children(uri, EXPERIMENT), process, what="a job in flight")
+    training = {int(p) for p in live["tags.pid"].dropna()}  # the processes that hold the live runs
+    workers = deepest_descendants(process.pid)
+    victim = next((p for p in workers if p in training), workers[0])
     os.kill(victim, signal.SIGKILL)  # what the kernel's out-of-memory killer does
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
