@@ -157,8 +157,9 @@ def validate(cfg, n_train=None):
     for key in ("train_size", "test_size"):
         value = cfg.data[key]
         check(value is None or value >= 1, f"data.{key}", value, "must be >= 1 or null")
-    check(len(cfg.frameworks) >= 1 and set(cfg.frameworks) <= set(FRAMEWORKS), "frameworks",
-          list(cfg.frameworks), f"must be a non-empty subset of {list(FRAMEWORKS)}")
+    check(len(cfg.frameworks) >= 1 and set(cfg.frameworks) <= set(FRAMEWORKS)
+          and len(set(cfg.frameworks)) == len(cfg.frameworks), "frameworks",
+          list(cfg.frameworks), f"must be a non-empty subset of {list(FRAMEWORKS)}, each once")
     ml = cfg.mlflow
     check(0 < ml.heartbeat_s < math.inf, "mlflow.heartbeat_s", ml.heartbeat_s, "must be finite and > 0")
     check(ml.stale_after_s >= 2 * ml.heartbeat_s, "mlflow.stale_after_s", ml.stale_after_s,

@@ -13,10 +13,11 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 
 from .lifecycle import reason
-from .signals import Interrupted, handled, signal_self
+from .signals import Interrupted, handled, received, signal_self
 
 class JobDied(RuntimeError):
     """The job's process ended without reporting: killed by a signal or crashed."""
@@ -61,18 +62,25 @@ def _volunteer_for_the_oom_killer():
         pass
 
 
+def _report(send, message):
+    with contextlib.suppress(OSError):  # the supervisor is gone: the store already says what happened
+        send.send(message)
+
+
 def _child(send, lifeline, target, kwargs):
     _watch_supervisor(lifeline)
     _volunteer_for_the_oom_killer()
     with handled():
         try:
-            send.send(("ok", target(**kwargs)))
+            _report(send, ("ok", target(**kwargs)))
         except Interrupted as exc:
-            send.send(("interrupted", exc.signum))
+            _report(send, ("interrupted", exc.signum))
             send.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
             os._exit(exc.exit_code)
         except Exception as exc:
-            send.send(("error", (reason(exc), type(exc).__name__)))
+            _report(send, ("error", (reason(exc), type(exc).__name__)))
     send.close()
 
 
@@ -92,32 +100,45 @@ def _stdlib_start_method(context):
         default._actual_context = actual
 
 
-def supervise(target, kwargs, preload=()):
-    """target(**kwargs) in a forkserver child; returns its result, or raises JobError (it raised),
-    JobDied (it was killed) or Interrupted (this process got SIGTERM/SIGINT; the child has ended
-    its runs KILLED by then)."""
+def supervise(target, kwargs, preload=(), grace_s=60.0):
+    """target(**kwargs) in a forkserver child; returns its result, or raises JobError (it raised,
+    or was interrupted by a signal sent to it alone), JobDied (it was killed) or Interrupted (this
+    process got SIGTERM/SIGINT; the child has ended its runs KILLED by then)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
     receive, send = context.Pipe(duplex=False)
     lifeline, held = context.Pipe(duplex=False)  # the child sees EOF on `lifeline` when this process dies
     process = context.Process(target=_child, args=(send, lifeline, target, kwargs), name="scratchnn-job")
-    with _stdlib_start_method(context):
-        process.start()
-    send.close()
-    lifeline.close()
     try:
+        with _stdlib_start_method(context):
+            process.start()
+        send.close()
+        lifeline.close()
         message = receive.recv()
     except EOFError:
         message = None
     finally:
-        process.join()
-        receive.close()
-        held.close()
+        _reap(process, grace_s)
+        for end in (receive, send, lifeline, held):
+            end.close()
     if message is None:
         raise JobDied(process.exitcode)
     kind, payload = message
     if kind == "ok":
         return payload
     if kind == "interrupted":
-        raise Interrupted(payload)
+        if received() is not None:
+            raise Interrupted(payload)
+        raise JobError(f"the training process was interrupted by {signal.Signals(payload).name} "
+                       "(sent to it alone)", "Interrupted")
     raise JobError(*payload)
+
+
+def _reap(process, grace_s):
+    """Wait for the child; one that is still there after `grace_s` is killed."""
+    if process.pid is None:
+        return
+    process.join(grace_s)
+    if process.is_alive():
+        process.kill()
+        process.join()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from . import isolate, tracking
 from .config import validate, validate_objective
-from .lifecycle import CONFIG_HASH, CONFIG_ID, FAILURE_REASON, JOB, ROLE, reason, warn
+from .lifecycle import CONFIG_HASH, CONFIG_ID, JOB, ROLE, reason, terminate, warn
 from .pair import train_pair
-from .signals import Interrupted, handled
+from .signals import Interrupted, deferred, handled
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
 
@@ -34,24 +34,27 @@ def preload(cfg):
     return ["experiments.pair", "tensorflow", "keras"] if "keras" in cfg.frameworks else ["experiments.pair"]
 
 
-def record_job_failure(cfg, name, job_id, exc, placeholder=True):
-    """The store's record of a failed job: the runs its ended process left RUNNING (it could not
-    close them, e.g. the store was locked) are ended FAILED; if it has none in the store at all and
-    `placeholder`, a FAILED parent run says what happened."""
-    why = reason(exc) if not isinstance(exc, isolate.JobError) else str(exc)
+def why(exc):
+    """The one-line reason of a job's failure (a JobError already carries its child's)."""
+    return str(exc) if isinstance(exc, isolate.JobError) else reason(exc)
+
+
+def record_job_end(cfg, name, job_id, exc, *, status="FAILED", placeholder=True):
+    """The store's record of a job that ended badly: the runs its process left RUNNING (it could
+    not close them: killed, store locked) are ended with `status`; if it has none in the store at
+    all and `placeholder`, a FAILED parent run says what happened."""
+    text = why(exc)
     try:
-        client, experiment_id = tracking.connect(cfg.mlflow)
-        if tracking.end_job_runs(client, experiment_id, job_id, why) or not placeholder:
-            return
-        tags = {ROLE: "parent", JOB: job_id, FAILURE_REASON: why, tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
-        try:
-            tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
-        except Exception:  # a config too broken to hash is still recorded
-            pass
-        run = client.create_run(experiment_id, run_name=name, tags=tags)
-        client.set_terminated(run.info.run_id, "FAILED")
+        with deferred():  # a signal meanwhile is raised once the record is written
+            client, experiment_id = tracking.connect(cfg.mlflow)
+            if tracking.end_job_runs(client, experiment_id, job_id, text, status=status) or not placeholder:
+                return
+            tags = {ROLE: "parent", JOB: job_id, tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
+            with contextlib.suppress(Exception):  # a config too broken to hash is still recorded
+                tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
+            terminate(client, client.create_run(experiment_id, run_name=name, tags=tags).info.run_id, "FAILED", text)
     except Exception as store_exc:
-        warn(f"could not record the failure of {name} ({why}): {reason(store_exc)}")
+        warn(f"could not record the end of {name} ({text}): {reason(store_exc)}")
 
 
 def objective(cfg, metrics):
@@ -73,28 +76,27 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
     A single run that fails exits 1 with one `error:` line."""
     job_id = uuid.uuid4().hex
     in_main_thread = threading.current_thread() is threading.main_thread()
-    guard = handled() if in_main_thread else contextlib.nullcontext()
-    try:
-        with guard:
+    with handled() if in_main_thread else contextlib.nullcontext():
+        try:
             validate(cfg)
             if searching:
                 validate_objective(cfg)
             metrics = isolate.supervise(train_pair, {"cfg": cfg, "name": name, "job_id": job_id,
                                                      "skip_finished": sweeping and not cfg.rerun}, preload(cfg))
-    except Interrupted as exc:
-        write_status(output_dir, "killed", str(exc))
-        _leave_if_worker(exc)
-        raise
-    except Exception as exc:
-        died = isinstance(exc, isolate.JobDied)
-        if sweeping or died or isinstance(exc, isolate.JobError):
-            record_job_failure(cfg, name, job_id, exc, placeholder=sweeping or died)
-        write_status(output_dir, "failed", reason(exc) if not isinstance(exc, isolate.JobError) else str(exc))
-        if not sweeping:
-            print("error: " + str(exc).split("\n")[0], file=sys.stderr)
-            sys.exit(1)
-        print(f"failed: {name}: {exc}", file=sys.stderr, flush=True)
-        return math.nan
+        except Interrupted as exc:
+            record_job_end(cfg, name, job_id, exc, status="KILLED", placeholder=False)
+            write_status(output_dir, "killed", str(exc))
+            _leave_if_worker(exc)
+            raise
+        except Exception as exc:
+            died = isinstance(exc, isolate.JobDied)
+            if sweeping or died or isinstance(exc, isolate.JobError):
+                record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
+            write_status(output_dir, "failed", why(exc))
+            if not sweeping:
+                print("error: " + str(exc).split("\n")[0], file=sys.stderr)
+                sys.exit(1)
+            print(f"failed: {name}: {exc}", file=sys.stderr, flush=True)
+            return math.nan
     write_status(output_dir, "skipped" if metrics.get("skipped") else "finished")
     return objective(cfg, metrics)
-

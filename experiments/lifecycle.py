@@ -23,6 +23,7 @@ from .signals import Interrupted, deferred, raise_pending
 # tag names, written here and read by tracking.py, sweep.py and the reports
 ROLE, FRAMEWORK, CONFIG_HASH, CONFIG_ID = "role", "framework", "config_hash", "config_id"
 FAILURE_REASON, FAILED_FRAMEWORKS, HEARTBEAT, JOB = "failure_reason", "failed_frameworks", "heartbeat", "job_id"
+HEARTBEAT_S, CLAIM = "heartbeat_s", "claim"  # how often this run beats; "confirmed" once its claim is checked
 PARENT = "mlflow.parentRunId"
 MAX_REASON = 500
 
@@ -49,13 +50,21 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def terminate(client, run_id, status, why=None):
+    """Set a run's final status, with its reason first; a signal waits until both are written."""
+    with deferred():
+        if why:
+            client.set_tag(run_id, FAILURE_REASON, why)
+        client.set_terminated(run_id, status)
+
+
 class Recorder:
     """The runs of one job: opened, logged to and ended by id; a heartbeat while any is open."""
 
     def __init__(self, client, experiment_id, base_tags=None, heartbeat_s=30.0):
         self.client, self.experiment_id = client, experiment_id
-        self.base_tags, self.heartbeat_s = dict(base_tags or {}), heartbeat_s
-        self.open_ids = []
+        self.base_tags, self.heartbeat_s = {**(base_tags or {}), HEARTBEAT_S: heartbeat_s}, heartbeat_s
+        self.open_ids, self.missed = [], 0
         self._stop = threading.Event()
         self._thread = None
 
@@ -75,8 +84,14 @@ class Recorder:
     def heartbeat(self):
         now = f"{time.time():.0f}"
         for run_id in list(self.open_ids):
-            with contextlib.suppress(Exception):  # a missed beat only matters if all of them are missed
+            try:
                 self.client.set_tag(run_id, HEARTBEAT, now)
+                self.missed = 0
+            except Exception as exc:  # one missed beat is harmless; a run of them makes the run look dead
+                self.missed += 1
+                if self.missed == 3:
+                    warn(f"3 heartbeats of run {run_id} in a row could not be written ({reason(exc)}); "
+                         f"other sweeps will take it for dead after their stale window")
 
     def _create(self, name, tags, parent_id=None):
         tags = {key: str(value) for key, value in {**self.base_tags, **tags}.items()}
@@ -107,15 +122,15 @@ class Recorder:
 
     def end(self, run_id, status, why=None):
         """Set the final status (and reason). A store error is printed; for FINISHED it is raised,
-        since a run the store does not hold as finished must not count as finished."""
+        since a run the store does not hold as finished must not count as finished. A run that
+        finishes after another process marked it stale loses that stale reason."""
         try:
-            with deferred():
-                if why:
-                    self.client.set_tag(run_id, FAILURE_REASON, why)
-                self.client.set_terminated(run_id, status)
+            if status == "FINISHED" and FAILURE_REASON in self.client.get_run(run_id).data.tags:
+                self.client.delete_tag(run_id, FAILURE_REASON)
+            terminate(self.client, run_id, status, why)
         except Exception as exc:
             warn(f"could not record run {run_id} as {status}" + (f" ({why})" if why else "") +
-                 f": {reason(exc)}; it stays RUNNING until a sweep's stale check marks it KILLED")
+                 f": {reason(exc)}; its supervisor or a sweep's stale check will end it")
             if status == "FINISHED":
                 raise
         finally:
@@ -123,7 +138,7 @@ class Recorder:
                 self.open_ids.remove(run_id)
 
     def withdraw(self, run_id):
-        """Delete a run that lost a claim (see tracking.rival): it never trained anything; the
+        """Delete a run that lost a claim (see tracking.claim): it never trained anything; the
         `with` that opened it then leaves it alone."""
         with deferred():
             self.client.delete_run(run_id)
@@ -167,7 +182,8 @@ class Recorder:
 
     def _delete_artifacts(self, run_id, names):
         try:
-            repo = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri)
+            repo = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri,
+                                           tracking_uri=self.client.tracking_uri)
             for name in names:
                 with contextlib.suppress(Exception):
                     repo.delete_artifacts(name)

@@ -227,8 +227,8 @@ def train_pair(cfg, *, name=None, job_id="", skip_finished=False):
         if done is not None:
             return _skipped(name, done, "already FINISHED")
         with recorder.run(name, {ROLE: "parent", tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}) as parent_id:
-            holder = tracking.rival(client, experiment_id, config_hash, parent_id, cfg.mlflow.stale_after_s) \
-                if skip_finished else None
+            holder = tracking.claim(client, experiment_id, config_hash, mine=parent_id,
+                                    stale_after_s=cfg.mlflow.stale_after_s) if skip_finished else None
             if holder is not None:
                 recorder.withdraw(parent_id)
                 why = "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere"

@@ -32,18 +32,20 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+def _stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (state, parent pid, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None  # ended while we looked
+
+
 def _proc_table():
     """{pid: parent pid} of every process visible in /proc (empty where there is no /proc)."""
-    table = {}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                table[int(entry)] = int(fields[1])
-            except (OSError, IndexError, ValueError):
-                pass  # ended while we looked
-    return table
+    entries = os.listdir("/proc") if os.path.isdir("/proc") else ()
+    fields = {int(e): _stat(e) for e in entries if e.isdigit()}
+    return {pid: int(f[1]) for pid, f in fields.items() if f}
 
 
 def descendants(pid=None):
@@ -83,11 +85,8 @@ def forward(signum, grace_s):
 
 
 def _is_zombie(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
 
 
 class _State:
@@ -96,6 +95,7 @@ class _State:
     pending = None  # a signal received inside deferred(), raised when the block ends
     depth = 0  # how many deferred() blocks are open
     cause = ""  # why this process signalled itself, if it did
+    handlers = 0  # how many handled() blocks are open
 
 
 def signal_self(signum, cause):
@@ -120,6 +120,11 @@ def deferred(hold=False):
             raise_pending()
 
 
+def received():
+    """The signal this process received inside handled(), or None."""
+    return _STATE.seen
+
+
 def raise_pending():
     """Raise Interrupted now for a signal held back by deferred()."""
     if _STATE.depth == 0 and _STATE.pending is not None:
@@ -141,8 +146,13 @@ def handled(grace_s=60.0):
             raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
+    _STATE.handlers += 1
     try:
         yield
     finally:
+        _STATE.handlers -= 1
+        if _STATE.handlers == 0:
+            _STATE.seen = _STATE.pending = None
+            _STATE.cause = ""
         for s, old in previous.items():
             signal.signal(s, old)

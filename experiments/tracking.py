@@ -24,7 +24,7 @@ import mlflow
 from omegaconf import OmegaConf
 
 from .config import PROJECT_ROOT
-from .lifecycle import CONFIG_HASH, FAILURE_REASON, FRAMEWORK, HEARTBEAT, JOB, PARENT, ROLE, reason
+from .lifecycle import CLAIM, CONFIG_HASH, FRAMEWORK, HEARTBEAT, HEARTBEAT_S, JOB, PARENT, ROLE, reason, terminate
 
 VERSIONED = ("numpy", "tensorflow", "keras", "mlflow", "hydra-core", "pandas")
 FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run, comma-separated
@@ -125,8 +125,8 @@ def config_hashes(cfg):
     """(config_hash, config_id): sha256 of the resolved config without where it is logged,
     with and without the seed. Runs of one config with other seeds share config_id."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    data.pop("mlflow", None)
-    data.pop("objective", None)
+    for key in ("mlflow", "objective", "rerun"):  # where and how it is logged, not what runs
+        data.pop(key, None)
     data["train"].pop("verbose", None)
     data["data"].pop("dir", None)  # where the files are is not what they are
 
@@ -179,11 +179,26 @@ def last_beat(run):
         return run.info.start_time / 1000
 
 
+def silent_for(run, stale_after_s, now=None):
+    """Seconds since the run's last beat if that makes it stale, else None. The window is the
+    reader's `stale_after_s`, but never under 3 beats of the writer's own `heartbeat_s`."""
+    try:
+        own = 3 * float(run.data.tags.get(HEARTBEAT_S, 0))
+    except ValueError:
+        own = 0.0
+    silent = (now or time.time()) - last_beat(run)
+    return silent if silent > max(stale_after_s, own) else None
+
+
+def _parents(client, experiment_id, config_hash, status):
+    return _runs(client, experiment_id, f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' "
+                                        f"and attributes.status = '{status}'")
+
+
 def complete_parent(client, experiment_id, config_hash):
     """A FINISHED parent of this config whose every requested framework has a FINISHED child with
     its test accuracy, or None. Only such a parent counts as done."""
-    where = f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' and attributes.status = 'FINISHED'"
-    for parent in _runs(client, experiment_id, where):
+    for parent in _parents(client, experiment_id, config_hash, "FINISHED"):
         wanted = set(filter(None, parent.data.tags.get(FRAMEWORKS_TAG, "").split(",")))
         children = _runs(client, experiment_id, f"tags.`{PARENT}` = '{parent.info.run_id}'")
         done = {c.data.tags.get(FRAMEWORK) for c in children
@@ -193,41 +208,61 @@ def complete_parent(client, experiment_id, config_hash):
     return None
 
 
-def rival(client, experiment_id, config_hash, mine, stale_after_s):
-    """The parent run that holds this config instead of run `mine`: a complete FINISHED one, or a
-    live one (fresh heartbeat) that started first (ties broken by run id). None: `mine` goes on.
-    Every process applies the same rule to the same rows, so exactly one claim survives."""
+def _order(run):
+    return run.info.start_time, run.info.run_id
+
+
+def _holder(client, experiment_id, config_hash, *, mine, stale_after_s, before=None):
+    """A complete parent of this config, or a live confirmed claim other than `mine` (only one
+    ordered before `before`, if given)."""
     done = complete_parent(client, experiment_id, config_hash)
     if done is not None:
         return done
-    where = f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' and attributes.status = 'RUNNING'"
-    now, order = time.time(), lambda r: (r.info.start_time, r.info.run_id)
+    live = [r for r in _parents(client, experiment_id, config_hash, "RUNNING")
+            if r.info.run_id != mine and r.data.tags.get(CLAIM) == "confirmed"
+            and silent_for(r, stale_after_s) is None and (before is None or _order(r) < before)]
+    return min(live, key=_order) if live else None
+
+
+def claim(client, experiment_id, config_hash, *, mine, stale_after_s):
+    """Claim this config for parent run `mine`, created just before. Returns the run that holds the
+    config instead (complete, or live and confirmed), or None if `mine` holds it.
+
+    Two phases: with no holder in sight, `mine` is tagged confirmed, then checked again against
+    confirmed claims ordered before it (start time, then run id). A claim that became visible
+    late is confirmed late and sees the earlier ones; of confirmed live claims every process
+    keeps the first, so no two processes train one config."""
+    holder = _holder(client, experiment_id, config_hash, mine=mine, stale_after_s=stale_after_s)
+    if holder is not None:
+        return holder
+    client.set_tag(mine, CLAIM, "confirmed")
     me = client.get_run(mine)
-    live = [r for r in _runs(client, experiment_id, where)
-            if r.info.run_id != mine and now - last_beat(r) <= stale_after_s and order(r) < order(me)]
-    return min(live, key=order) if live else None
+    return _holder(client, experiment_id, config_hash, mine=mine, stale_after_s=stale_after_s, before=_order(me))
 
 
 def mark_stale(client, experiment_id, stale_after_s):
-    """End as KILLED every RUNNING run whose heartbeat is older than `stale_after_s`; returns how many."""
-    now, marked = time.time(), 0
+    """End as KILLED every RUNNING run whose heartbeat is stale (read again just before the write);
+    returns how many."""
+    marked = 0
     for run in _runs(client, experiment_id, "attributes.status = 'RUNNING'"):
-        silent = now - last_beat(run)
-        if silent > stale_after_s:
-            why = (f"no heartbeat for {silent:.0f} s (stale after {stale_after_s:.0f} s): the process running it "
-                   f"died or was killed; marked by {socket.gethostname()} pid {os.getpid()}")
-            client.set_tag(run.info.run_id, FAILURE_REASON, why)
-            client.set_terminated(run.info.run_id, "KILLED")
-            marked += 1
+        if silent_for(run, stale_after_s) is None:
+            continue
+        run = client.get_run(run.info.run_id)
+        silent = silent_for(run, stale_after_s)
+        if run.info.status != "RUNNING" or silent is None:
+            continue
+        why = (f"no heartbeat for {silent:.0f} s (stale after {stale_after_s:.0f} s): the process running it "
+               f"died or was killed; marked by {socket.gethostname()} pid {os.getpid()}")
+        terminate(client, run.info.run_id, "KILLED", why)
+        marked += 1
     return marked
 
 
-def end_job_runs(client, experiment_id, job_id, why):
-    """End as FAILED the runs of job `job_id` that its process left RUNNING; returns how many runs
-    the job has in the store, whatever their status."""
+def end_job_runs(client, experiment_id, job_id, why, *, status="FAILED"):
+    """End with `status` the runs of job `job_id` that its process left RUNNING; returns how many
+    runs the job has in the store, whatever their status."""
     found = _runs(client, experiment_id, f"tags.{JOB} = '{job_id}'")
     for run in found:
         if run.info.status == "RUNNING":
-            client.set_tag(run.info.run_id, FAILURE_REASON, why)
-            client.set_terminated(run.info.run_id, "FAILED")
+            terminate(client, run.info.run_id, status, why)
     return len(found)
