@@ -126,7 +126,11 @@ def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
     assert finished == 4  # the other four jobs were skipped: finished or running elsewhere
 
 
-def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn):
+@pytest.mark.parametrize("signum,status,why", [
+    (signal.SIGKILL, "FAILED", "the training process was killed by SIGKILL"),  # the out-of-memory killer
+    (signal.SIGTERM, "KILLED", "interrupted by SIGTERM"),  # earlyoom, systemd-oomd, an admin's kill
+])
+def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn, signum, status, why):
     uri = store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=40", "data.train_size=5000",
                             "model.width=16,32,48,64", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", sweep=True))
@@ -134,14 +138,15 @@ def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_
     training = {int(p) for p in live["tags.pid"].dropna()}  # the processes that hold the live runs
     workers = deepest_descendants(process.pid)
     victim = next((p for p in workers if p in training), workers[0])
-    os.kill(victim, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    os.kill(victim, signum)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
     assert "sweep: 3 finished, 1 failed, 0 skipped" in out
     df = runs(uri, EXPERIMENT)
     assert "RUNNING" not in set(df.status)
-    failed = df[df.status == "FAILED"]
-    assert len(failed) == 2 and failed["tags.failure_reason"].str.contains("killed by SIGKILL").all()
+    failed = df[df.status != "FINISHED"]
+    assert len(failed) == 2 and set(failed.status) == {status}, failed[["status", "tags.failure_reason"]]
+    assert failed["tags.failure_reason"].str.contains(why).all()
     assert (failed["tags.pid"] == str(victim)).all()  # the runs of the killed process, and only those
     assert (df[df.status == "FINISHED"]["tags.role"] == "parent").sum() == 3
 
