@@ -9,7 +9,7 @@ export SCRATCHNN_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/mnist),$(SHARED_DATA
 export CUDA_VISIBLE_DEVICES ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow bench bench-quick report
+.PHONY: demo test test-slow bench bench-quick report ui
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ test: $(VENV)/.installed
 
 test-slow: $(VENV)/.installed
 	SCRATCHNN_OFFLINE=1 $(PY) -m pytest -m slow $(ARGS)
+
+ui: $(VENV)/.installed  # the MLflow UI on the default store: open http://127.0.0.1:5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

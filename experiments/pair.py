@@ -6,6 +6,7 @@ the validation split, scratchnn's weights, the batch order (one Generator per fr
 both from the same seed, so both see the same batches), Keras's weights and the warm-up model.
 """
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ def parity_check(cfg, data, net, model, seeds):
     return np.array(losses)
 
 
+PARITY_BOUND = 1e-5  # the largest relative per-step loss deviation the parity tests accept
 EPOCH_METRICS = {"loss": "train/loss", "accuracy": "train/acc", "val_loss": "val/loss",
                  "val_accuracy": "val/acc", "epoch_time": "epoch_time_s"}
 
@@ -167,6 +169,9 @@ def _log_parity(job, parent_id, models):
     losses = parity_check(job.cfg, job.data, models["scratchnn"], models["keras"], job.seeds)
     deviation = float(np.max(np.abs(losses[:, 0] - losses[:, 1]) / np.abs(losses[:, 1])))
     job.recorder.log_metrics(parent_id, {"parity/max_rel_loss_dev": deviation})
+    verdict = "pass" if deviation < PARITY_BOUND else "FAIL"
+    print(f"parity: largest relative loss deviation over {len(losses)} steps {deviation:.2e} "
+          f"(bound {PARITY_BOUND:.0e}): {verdict}", flush=True)
     job.recorder.log_text(parent_id, "step,scratchnn,keras\n" + "\n".join(
         f"{i + 1},{a!r},{b!r}" for i, (a, b) in enumerate(losses)), "parity_losses.csv")
 
@@ -246,8 +251,17 @@ def _skipped(name, run, why):
     return {"skipped": why, "parent_run_id": run.info.run_id, **run.data.metrics}
 
 
+def view_hint(tracking_uri):
+    """A command that opens the runs as printed, venv active or not, and the page to open."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"view: open {tracking_uri}"
+    script = Path(sys.executable).with_name("mlflow")
+    command = str(script) if script.exists() else f"{sys.executable} -m mlflow"
+    return f"view: {command} ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000"
+
+
 def summary_line(metrics, tracking_uri):
     parts = [f"{fw} test acc {metrics[f'{fw}/test/acc']:.2%}" for fw in ("scratchnn", "keras") if f"{fw}/test/acc" in metrics]
     if "acc_delta_pp" in metrics:
         parts += [f"delta {metrics['acc_delta_pp']:+.2f} pp", f"time ratio (scratchnn/keras) {metrics['time_ratio']:.2f}"]
-    return " | ".join(parts) + f" | view: mlflow ui --backend-store-uri {tracking_uri}"
+    return " | ".join(parts + [view_hint(tracking_uri)])

@@ -138,7 +138,7 @@ def fetch(name, folder, mirrors=None, opener=urllib.request.urlopen):
 def locate(name="mnist", data_dir=None, offline=None, mirrors=None, opener=urllib.request.urlopen):
     """The folder holding the four files of `name`, by the search order in the module docstring."""
     spec = _spec(name)
-    if data_dir is not None:
+    if data_dir not in (None, ""):  # empty means unset, as for the environment variable
         return _user_folder(data_dir, spec, "data_dir")
     if os.environ.get("SCRATCHNN_DATA_DIR"):
         return _user_folder(os.environ["SCRATCHNN_DATA_DIR"], spec, "SCRATCHNN_DATA_DIR")

@@ -132,6 +132,20 @@ def test_user_folder_missing_files_are_listed(tmp_path):
         datasets.load_mnist("mnist", data_dir=tmp_path)
 
 
+def test_an_empty_data_dir_means_unset_and_the_next_place_is_searched(tmp_path, monkeypatch):
+    write_set(tmp_path / "mnist", n_train=6)
+    monkeypatch.setenv("SCRATCHNN_DATA_DIR", str(tmp_path))  # what an empty data.dir falls back to
+    with pytest.warns(datasets.UnverifiedDataWarning):
+        (X, _), _ = datasets.load_mnist("mnist", data_dir="")
+    assert X.shape == (6, 28, 28)
+    monkeypatch.setenv("SCRATCHNN_DATA_DIR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    write_set(tmp_path / "cache" / "scratchnn" / "mnist", n_train=4)  # an empty variable is unset too
+    with pytest.warns(datasets.UnverifiedDataWarning):
+        (X, _), _ = datasets.load_mnist("mnist", data_dir="")
+    assert X.shape == (4, 28, 28)
+
+
 def test_env_variable_is_used(tmp_path, monkeypatch):
     write_set(tmp_path / "fashion-mnist", n_train=7)
     monkeypatch.setenv("SCRATCHNN_DATA_DIR", str(tmp_path))

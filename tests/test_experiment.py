@@ -88,9 +88,24 @@ def test_parity_losses_agree_step_by_step(make_cfg, optimizer):
     assert deviation < 1e-5
 
 
-def test_parity_run_logs_the_deviation(make_cfg):
+def test_the_view_hint_works_as_printed(tmp_path):
+    import shlex
+    import subprocess
+
+    from experiments.pair import view_hint
+
+    hint = view_hint(f"sqlite:///{tmp_path / 'm.db'}")
+    assert hint.endswith(", then open http://127.0.0.1:5000")
+    command = shlex.split(hint[len("view: "):hint.index(" ui ")])
+    result = subprocess.run([*command, "ui", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--backend-store-uri" in result.stdout
+
+
+def test_parity_run_logs_and_prints_the_deviation(make_cfg, capsys):
     cfg = make_cfg("parity=true", "parity_steps=20")
     train_pair(cfg)
+    [line] = [l for l in capsys.readouterr().out.splitlines() if l.startswith("parity:")]
+    assert line.startswith("parity: largest relative loss deviation over 20 steps ") and line.endswith("(bound 1e-05): pass")
     parent = runs_of(cfg).query("`tags.role` == 'parent'").iloc[0]
     assert parent["metrics.parity/max_rel_loss_dev"] < 1e-5
 
