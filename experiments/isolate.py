@@ -34,11 +34,12 @@ class JobDied(RuntimeError):
 
 
 class JobError(RuntimeError):
-    """The job raised; `str()` is the one-line reason, `kind` the exception's class name."""
+    """The job raised; `str()` is the one-line reason, `kind` the exception's class name and
+    `details` the whole message (where the one line is not all of it, e.g. every mirror tried)."""
 
-    def __init__(self, text, kind):
+    def __init__(self, text, kind, details=""):
         super().__init__(text)
-        self.kind = kind
+        self.kind, self.details = kind, details
 
 
 def _watch_supervisor(lifeline):
@@ -80,7 +81,7 @@ def _child(send, lifeline, target, kwargs):
             sys.stderr.flush()
             os._exit(exc.exit_code)
         except Exception as exc:
-            _report(send, ("error", (reason(exc), type(exc).__name__)))
+            _report(send, ("error", (reason(exc), type(exc).__name__, str(exc)[:4000])))
     send.close()
 
 

@@ -57,6 +57,14 @@ def record_job_end(cfg, name, job_id, exc, *, status="FAILED", placeholder=True)
         warn(f"could not record the end of {name} ({text}): {reason(store_exc)}")
 
 
+def error_text(exc):
+    """One `error:` line; a message of several lines (every mirror tried, say) follows it whole."""
+    lines = getattr(exc, "details", "").splitlines()
+    if len(lines) > 1:
+        return "\n".join([f"error: {exc.kind}: {lines[0]}", *lines[1:]])
+    return "error: " + str(exc).split("\n")[0]
+
+
 def objective(cfg, metrics):
     value = metrics.get(cfg.objective, math.nan)
     return float(value) if value is not None else math.nan
@@ -94,7 +102,7 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
                 record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
             write_status(output_dir, "failed", why(exc))
             if not sweeping:
-                print("error: " + str(exc).split("\n")[0], file=sys.stderr)
+                print(error_text(exc), file=sys.stderr)
                 sys.exit(1)
             print(f"failed: {name}: {exc}", file=sys.stderr, flush=True)
             return math.nan

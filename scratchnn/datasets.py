@@ -10,6 +10,7 @@ A folder from 1 or 2 may hold the four files itself or in a sub-folder `mnist/` 
 warning; files in the cache are only ever put there by a verified download.
 """
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -115,9 +116,23 @@ def download(url, dest, expected_sha256, opener=urllib.request.urlopen, timeout=
 
 
 def fetch(name, folder, mirrors=None, opener=urllib.request.urlopen):
-    """Make sure `folder` holds the four verified files of data set `name`, trying each mirror in turn."""
+    """Make sure `folder` holds the four verified files of data set `name`, trying each mirror in
+    turn. On failure the error lists every URL tried, one per line, and says where to put the
+    files by hand; folders it created stay behind only if they hold something."""
     spec = _spec(name)
     folder = Path(folder)
+    fresh = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        return _fetch_files(spec, folder, mirrors, opener)
+    except DownloadError as exc:
+        for created in fresh:
+            with contextlib.suppress(OSError):
+                created.rmdir()  # only an empty folder goes
+        raise DownloadError(f"{exc}\nPut the four IDX files ({', '.join(FILES)}) in {folder}, or point "
+                            f"SCRATCHNN_DATA_DIR at a folder holding {spec['folder']}/") from None
+
+
+def _fetch_files(spec, folder, mirrors, opener):
     for file in FILES:
         dest, expected = folder / file, spec["sha256"][file]
         if dest.is_file() and sha256(dest) == expected:

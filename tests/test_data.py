@@ -200,7 +200,11 @@ def test_checksum_enforced_and_every_url_reported(tmp_path, server, official):
     message = str(info.value)
     assert f"{url}/bad/{FILES[0]}: sha256" in message and hashes[FILES[0]] in message
     assert f"{url}/missing/{FILES[0]}: HTTP Error 404" in message
-    assert list(cache.iterdir()) == []
+    lines = message.splitlines()
+    assert lines[1].strip().startswith(f"{url}/bad/") and lines[2].strip().startswith(f"{url}/missing/")
+    assert lines[-1] == (f"Put the four IDX files ({', '.join(FILES)}) in {cache}, or point SCRATCHNN_DATA_DIR "
+                         "at a folder holding toy/")
+    assert not cache.exists()  # no empty folder left behind
 
 
 def test_truncated_download_is_rejected(tmp_path, server, official):
