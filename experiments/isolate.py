@@ -11,13 +11,12 @@ oom_score_adj, so that the kernel's out-of-memory killer picks it rather than th
 
 import contextlib
 import multiprocessing
-import os
 import signal
-import sys
 import threading
 
 from .lifecycle import reason
-from .signals import Interrupted, handled, received, signal_self
+from .signals import Interrupted, handled, leave, received, signal_self
+
 
 class JobDied(RuntimeError):
     """The job's process ended without reporting: killed by a signal or crashed."""
@@ -77,9 +76,7 @@ def _child(send, lifeline, target, kwargs):
         except Interrupted as exc:
             _report(send, ("interrupted", exc.signum))
             send.close()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exc.exit_code)
+            leave(exc.exit_code)
         except Exception as exc:
             _report(send, ("error", (reason(exc), type(exc).__name__, str(exc)[:4000])))
     send.close()

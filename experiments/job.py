@@ -20,7 +20,7 @@ from . import isolate, tracking
 from .config import validate, validate_objective
 from .lifecycle import CONFIG_HASH, CONFIG_ID, JOB, ROLE, reason, terminate, warn
 from .pair import train_pair
-from .signals import Interrupted, deferred, handled
+from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
 
@@ -74,9 +74,7 @@ def _leave_if_worker(exc):
     """A worker process (joblib, submitit) ends with the signal's code, so the sweep's main
     process, which forwarded the signal and waits for its workers, can stop."""
     if os.environ.get(MAIN_PID) not in (None, str(os.getpid())):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exc.exit_code)
+        leave(exc.exit_code)
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False):

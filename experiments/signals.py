@@ -14,6 +14,7 @@ store transaction in half.
 import contextlib
 import os
 import signal
+import sys
 import time
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -41,7 +42,7 @@ def _stat(pid):
         return None  # ended while we looked
 
 
-def _proc_table():
+def process_table():
     """{pid: parent pid} of every process visible in /proc (empty where there is no /proc)."""
     entries = os.listdir("/proc") if os.path.isdir("/proc") else ()
     fields = {int(e): _stat(e) for e in entries if e.isdigit()}
@@ -50,7 +51,7 @@ def _proc_table():
 
 def descendants(pid=None):
     """Every live process below `pid` (default: this one), children first."""
-    table, found, frontier = _proc_table(), [], [pid or os.getpid()]
+    table, found, frontier = process_table(), [], [pid or os.getpid()]
     while frontier:
         children = [p for p, parent in table.items() if parent in frontier]
         found += children
@@ -98,13 +99,21 @@ class _State:
     handlers = 0  # how many handled() blocks are open
 
 
+_STATE = _State()
+
+
 def signal_self(signum, cause):
     """Deliver `signum` to this process's main thread, saying why in the Interrupted it raises."""
     _STATE.cause = cause
     os.kill(os.getpid(), signum)
 
 
-_STATE = _State()
+def leave(code):
+    """End this process now with `code`, after flushing what it printed (no cleanup handlers run:
+    the caller has closed its runs)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
@@ -35,18 +34,23 @@ class StoreError(RuntimeError):
     """The tracking store cannot be reached or written; the message names the path or URI."""
 
 
+def sqlite_file(tracking_uri):
+    """The database file of a `sqlite:///` URI, or None for any other store."""
+    return Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else None
+
+
 def artifact_root(tracking_uri):
     """Artifacts live beside a sqlite store (<db folder>/mlartifacts), whatever the working directory."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme == "sqlite":
-        return Path(tracking_uri[len("sqlite:///"):]).resolve().parent / "mlartifacts"
+    db, parsed = sqlite_file(tracking_uri), urlparse(tracking_uri)
+    if db is not None:
+        return db.resolve().parent / "mlartifacts"
     if parsed.scheme in ("", "file"):
         return Path(parsed.path).resolve()
     return None  # a server decides
 
 
 def _check_folder(uri):
-    folder = Path(uri[len("sqlite:///"):]).resolve().parent
+    folder = sqlite_file(uri).resolve().parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -62,7 +66,7 @@ def _check_server(uri, wait_s=SERVER_WAIT_S):
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as response:
                 if response.status == 200:
                     return
-        except (OSError, urllib.error.URLError) as exc:
+        except OSError as exc:  # URLError and HTTPError are OSErrors
             last = exc
         time.sleep(1)
     raise StoreError(f"the tracking server {uri} did not answer within {wait_s} s: {reason(last) if last else 'no reply'}")
@@ -72,10 +76,10 @@ def _check_server(uri, wait_s=SERVER_WAIT_S):
 def _schema_lock(uri):
     """For sqlite, an exclusive lock on `<db>.lock` beside the file, so that processes opening a new
     store at the same moment do not both create its tables; elsewhere nothing."""
-    if not uri.startswith("sqlite:///"):
+    if sqlite_file(uri) is None:
         yield
         return
-    with open(uri[len("sqlite:///"):] + ".lock", "a") as handle:
+    with open(f"{sqlite_file(uri)}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -86,7 +90,7 @@ def _schema_lock(uri):
 def connect(mlflow_cfg):
     """(MlflowClient, experiment id) for the configured store, creating the experiment if needed."""
     uri = mlflow_cfg.tracking_uri
-    if uri.startswith("sqlite:///"):
+    if sqlite_file(uri):
         _check_folder(uri)
     elif uri.startswith(("http://", "https://")):
         _check_server(uri)

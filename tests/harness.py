@@ -9,6 +9,7 @@ import mlflow
 import pandas as pd
 
 from experiments.config import PROJECT_ROOT
+from experiments.signals import process_table
 
 # one tiny config: scratchnn only, so no TensorFlow import where the fault has nothing to do with Keras
 TINY = ["data.train_size=1000", "data.val_size=200", "data.test_size=500", "train.epochs=1", "train.warmup_steps=2",
@@ -95,22 +96,10 @@ def assert_complete(df, n_configs, frameworks=("scratchnn",)):
     assert finished["tags.failure_reason"].isna().all(), finished["tags.failure_reason"].dropna()
 
 
-def _parents():
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    table[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    return table
-
-
 def deepest_descendants(pid, skip=("resource_tracker",)):
     """The processes furthest below `pid` (those doing the work: joblib workers, or the training
     children of supervisors), resource trackers left out."""
-    table, deepest, frontier = _parents(), [], [pid]
+    table, deepest, frontier = process_table(), [], [pid]
     while frontier:
         frontier = [p for p, parent in table.items() if parent in frontier
                     and not any(word in _cmdline(p) for word in skip)]

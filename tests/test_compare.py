@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pytest
 
 from compare import report, tables
