@@ -1,16 +1,21 @@
 """Activation functions f and their backward passes, looked up by name with `get()`.
 
 Every activation works on Z of shape (n, M), one column per example. `forward(Z)`
-returns A = f(Z). `backward(Z, A, dA)` returns dL/dZ given dL/dA (and may reuse dA's
-memory for the result, so a caller hands dA over): for the element-wise
-functions that is dA ⊙ f'(Z), the product in BP1.2 and BP2.2; softmax, whose Jacobian is
-not diagonal, returns the Jacobian-vector product instead.
+returns A = f(Z). `backward(Z, A, dA, out=None)` returns dL/dZ given dL/dA, written into
+`out` when given and never into dA: for the element-wise functions that is dA ⊙ f'(Z),
+the product in BP1.2 and BP2.2; softmax, whose Jacobian is not diagonal, returns the
+Jacobian-vector product instead.
 """
 
 import numpy as np
 
 
 class Activation:
+    """Base class: an element-wise f with its derivative f'.
+
+    Subclasses set `name` and implement `forward` and `derivative` (or override `backward`).
+    """
+
     name = ""
 
     def forward(self, Z, out=None):
@@ -21,8 +26,19 @@ class Activation:
         """f'(Z), element-wise; A = f(Z) is passed so that it need not be recomputed."""
         raise NotImplementedError
 
-    def backward(self, Z, A, dA):
-        return np.multiply(dA, self.derivative(Z, A), out=dA)
+    def backward(self, Z, A, dA, out=None):
+        """dL/dZ = dA ⊙ f'(Z).
+
+        Args:
+            Z: Pre-activations, shape (n, M).
+            A: f(Z), shape (n, M).
+            dA: dL/dA, shape (n, M). Read only, never written.
+            out: Optional array of shape (n, M) to write the result into.
+
+        Returns:
+            dL/dZ, shape (n, M) (`out` when given).
+        """
+        return np.multiply(dA, self.derivative(Z, A), out=out)
 
     def get_config(self):
         return {"name": self.name}
@@ -37,8 +53,11 @@ class Linear(Activation):
     def derivative(self, Z, A):
         return np.ones_like(Z)
 
-    def backward(self, Z, A, dA):
-        return dA
+    def backward(self, Z, A, dA, out=None):
+        if out is None:
+            return dA
+        np.copyto(out, dA)
+        return out
 
 
 class Sigmoid(Activation):
@@ -75,8 +94,8 @@ class ReLU(Activation):
     def derivative(self, Z, A):
         return (Z > 0).astype(Z.dtype)
 
-    def backward(self, Z, A, dA):
-        return np.multiply(dA, Z > 0, out=dA if dA.flags.writeable else None)
+    def backward(self, Z, A, dA, out=None):
+        return np.multiply(dA, Z > 0, out=out)
 
 
 class LeakyReLU(Activation):
@@ -116,8 +135,8 @@ class Softmax(Activation):
     def derivative(self, Z, A):
         raise TypeError("softmax has no element-wise derivative; use backward(Z, A, dA)")
 
-    def backward(self, Z, A, dA):
-        return A * (dA - (A * dA).sum(axis=0, keepdims=True))
+    def backward(self, Z, A, dA, out=None):
+        return np.multiply(A, dA - (A * dA).sum(axis=0, keepdims=True), out=out)
 
 
 _REGISTRY = {cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}

@@ -54,9 +54,10 @@ class Dense:
     call = forward
 
     def backward(self, dA, propagate=True, scale=1.0):
-        """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients."""
+        """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients; dA is not written."""
         _, Z, A = self.ctx
-        return self.backward_delta(self.activation.backward(Z, A, dA), propagate, scale)
+        delta = self.activation.backward(Z, A, dA, out=self._buffer("delta", Z.shape))
+        return self.backward_delta(delta, propagate, scale)
 
     def backward_delta(self, delta, propagate=True, scale=1.0):
         """BP3.2, BP4.2 and the (W^l)^T Delta^l factor of BP2.2, given Delta^l = dL/dZ^l.
