@@ -27,7 +27,9 @@ class Dense:
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.l2 = float(l2)
-        self.W = self.b = self.dW = self.db = self.ctx = self.delta = None
+        self.W = self.b = self.ctx = self.delta = None
+        self._dW = self._db = None  # gradient buffers, times _grad_scale (see the dW property)
+        self._grad_scale = self._lr_fold = 1.0
         self._buffers = {}
 
     def _buffer(self, name, shape):
@@ -53,29 +55,57 @@ class Dense:
 
     call = forward
 
-    def backward(self, dA, propagate=True, scale=1.0):
-        """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients; dA is not written."""
+    def backward(self, dA, propagate=True):
+        """BP1.2 / BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), then the weight gradients.
+
+        Args:
+            dA: dL/dA^l per example, shape (units, M). Read only, never written.
+            propagate: Whether to return dL/dA^(l-1); the first layer needs no such result.
+
+        Returns:
+            dL/dA^(l-1), shape (n^(l-1), M), or None when `propagate` is False.
+        """
         _, Z, A = self.ctx
         delta = self.activation.backward(Z, A, dA, out=self._buffer("delta", Z.shape))
-        return self.backward_delta(delta, propagate, scale)
+        return self.backward_delta(delta, propagate)
 
-    def backward_delta(self, delta, propagate=True, scale=1.0):
+    def backward_delta(self, delta, propagate=True):
         """BP3.2, BP4.2 and the (W^l)^T Delta^l factor of BP2.2, given Delta^l = dL/dZ^l.
 
-        `propagate=False` (the first layer) skips dL/dA^(l-1), which nothing needs. dW and db
-        are multiplied by `scale` (1 for the gradient itself; an optimizer's step_scale)."""
+        Args:
+            delta: Delta^l = dL/dZ^l per example, shape (units, M).
+            propagate: Whether to return dL/dA^(l-1) = (W^l)^T Delta^l.
+
+        Returns:
+            dL/dA^(l-1), shape (n^(l-1), M), or None when `propagate` is False.
+        """
         A_prev, _, _ = self.ctx
         self.delta = delta  # kept for inspection (tests of BP1/BP2)
-        scaled = delta * (scale / delta.shape[1])  # 1/M (and scale) applied to the small factor
-        if self.dW is None:
-            self.dW, self.db = np.empty_like(self.W), np.empty_like(self.b)
-        np.matmul(scaled, A_prev.T, out=self.dW)  # BP3.2
-        np.sum(scaled, axis=1, keepdims=True, out=self.db)  # BP4.2
+        s = self._lr_fold  # 1.0, or lr while Network._train_step folds plain SGD's lr in
+        scaled = delta * (s / delta.shape[1])  # 1/M (and s) applied to the small factor
+        if self._dW is None:
+            self._dW, self._db = np.empty_like(self.W), np.empty_like(self.b)
+        np.matmul(scaled, A_prev.T, out=self._dW)  # BP3.2
+        np.sum(scaled, axis=1, keepdims=True, out=self._db)  # BP4.2
         if self.l2:
-            self.dW += (2 * self.l2 * scale) * self.W
+            self._dW += (2 * self.l2 * s) * self.W
+        self._grad_scale = s
         if not propagate:
             return None
         return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))
+
+    @property
+    def dW(self):
+        """dC/dW^l of the last backward pass, shape (units, n^(l-1)); None before the first."""
+        return self._unscaled(self._dW)
+
+    @property
+    def db(self):
+        """dC/db^l of the last backward pass, shape (units, 1); None before the first."""
+        return self._unscaled(self._db)
+
+    def _unscaled(self, g):
+        return g if g is None or self._grad_scale == 1.0 else g / self._grad_scale
 
     def penalty(self):
         return self.l2 * float(np.sum(np.square(self.W))) if self.l2 else 0.0
@@ -124,7 +154,8 @@ class Dropout:
 
     call = forward
 
-    def backward(self, dA, propagate=True, scale=1.0):
+    def backward(self, dA, propagate=True):
+        """dL/dA_prev = dA ⊙ mask / (1 - rate) (dA itself outside training); dA is not written."""
         return dA if self.ctx is None else dA * self.ctx
 
     def penalty(self):

@@ -43,6 +43,12 @@ class _NoBar(list):
         pass
 
 
+def _foldable_lr(optimizer):
+    """lr when the update is plain w -= lr g (SGD itself, no momentum), else None."""
+    plain = type(optimizer) is optimizers.SGD and optimizer.momentum == 0
+    return optimizer.lr if plain else None
+
+
 def _positive_int(name, value):
     if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
         raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
@@ -80,16 +86,16 @@ class Network:
             A = layer.forward(A, training)
         return A
 
-    def backward(self, A, Y, scale=1.0):
-        """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2).
-        The weight gradients are multiplied by `scale` (see Optimizer.step_scale)."""
+    def backward(self, A, Y):
+        """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2);
+        afterwards `grads` holds dC/dW^l and dC/db^l of every Dense layer."""
         out, deep = self.layers[-1], len(self.layers) > 1
         if self.fused:
-            dA = out.backward_delta(self.loss.backward_logits(A, Y), deep, scale)
+            dA = out.backward_delta(self.loss.backward_logits(A, Y), deep)
         else:
-            dA = out.backward(self.loss.backward(A, Y), deep, scale)
+            dA = out.backward(self.loss.backward(A, Y), deep)
         for i in range(len(self.layers) - 2, -1, -1):
-            dA = self.layers[i].backward(dA, i > 0, scale)
+            dA = self.layers[i].backward(dA, i > 0)
 
     def cost(self, A, Y):
         """Per-example losses of the current forward pass; the fused path reads Z^L, not log(A^L)."""
@@ -160,9 +166,26 @@ class Network:
         batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(epoch, step, batch_loss)
-        scale = self.optimizer.step_scale()
-        self.backward(A, Yb, scale)
-        self.optimizer.step(self.params, self.grads, prescaled=scale != 1.0)
+        lr = _foldable_lr(self.optimizer)
+        if lr is None:
+            self.backward(A, Yb)
+            self.optimizer.step(self.params, self.grads)
+            return A, batch_loss
+        # Plain SGD, and only here: lr is folded into BP3.2/BP4.2 (Delta^l times lr/M instead of
+        # 1/M, a small array), so the update is one pass W -= (lr dW) instead of two. Each layer
+        # keeps the factor (Dense._grad_scale), so `grads` still returns dC/dW afterwards.
+        dense = self._dense()
+        for layer in dense:
+            layer._lr_fold = lr
+        try:
+            self.backward(A, Yb)
+        finally:
+            for layer in dense:
+                layer._lr_fold = 1.0
+        for layer in dense:
+            layer.W -= layer._dW
+            layer.b -= layer._db
+        self.optimizer.iterations += 1
         return A, batch_loss
 
     def train_on_batch(self, X, y):

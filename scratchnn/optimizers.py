@@ -21,17 +21,13 @@ class Optimizer:
         self.iterations = 0
         self._slots = []
 
-    def step_scale(self):
-        """A factor the caller may fold into the gradients it computes, handing over lr * g so that
-        the update is a single w -= g (`step(..., prescaled=True)`); 1.0: pass the true gradient."""
-        return 1.0
+    def step(self, params, grads):
+        """Update every array of `params` in place from its gradient; counts one iteration.
 
-    def step(self, params, grads, prescaled=False):
-        if prescaled:
-            for w, g in zip(params, grads):
-                w -= g
-            self.iterations += 1
-            return
+        Args:
+            params: List of parameter arrays, updated in place.
+            grads: List of gradient arrays dC/dparam, in the order of `params`. Read only.
+        """
         if not self._slots:
             self._slots = [{k: np.zeros_like(w) for k in self.slot_names} for w in params]
         for w, g, slots in zip(params, grads, self._slots):
@@ -62,9 +58,6 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("m", "t1", "t2") if self.momentum else ("t1",)
-
-    def step_scale(self):
-        return self.lr if not self.momentum else 1.0  # plain SGD: fold lr into BP3.2/BP4.2
 
     def update_step(self, g, w, slots):
         lr_g = np.multiply(g, self.lr, out=slots["t1"])

@@ -172,16 +172,19 @@ def test_library_imports_only_numpy():
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.01])
-def test_sgd_with_lr_folded_into_the_gradient_matches_the_plain_update(toy, l2):
-    """Plain SGD hands lr to backprop (step_scale), so the update is one w -= g; same weights as w -= lr * g."""
+def test_sgd_training_step_matches_backward_then_optimizer_step(toy, l2):
+    """train_on_batch with plain SGD (lr folded into backprop inside the step) gives the weights and the
+    grads of the public two-step path: backward, then optimizer.step (w -= lr * g)."""
     X, y = toy
-    folded, plain = (sn.mlp(6, 2, 5, 3, seed=4, l2=l2, optimizer=sn.SGD(lr=0.3)) for _ in range(2))
-    assert folded.optimizer.step_scale() == 0.3 and sn.SGD(momentum=0.9).step_scale() == 1.0
-    _, Y, _ = plain._prepare(X, y)
+    fast, plain = (sn.mlp(6, 2, 5, 3, seed=4, l2=l2, optimizer=sn.SGD(lr=0.3)) for _ in range(2))
+    Y = sn.losses.from_labels(y, 3, np.float32)
     for _ in range(3):
-        folded.train_on_batch(X, y)
-        plain.backward(plain.forward(X.T, training=True), Y)  # the true gradient, then lr * g
+        fast.train_on_batch(X, y)
+        plain.backward(plain.forward(X.T, training=True), Y)
         plain.optimizer.step(plain.params, plain.grads)
-    for a, b in zip(folded.get_weights(), plain.get_weights()):
+        for a, b in zip(fast.grads, plain.grads):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    for a, b in zip(fast.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-    assert not np.allclose(folded.get_weights()[0], sn.mlp(6, 2, 5, 3, seed=4).get_weights()[0])
+    assert fast.optimizer.iterations == 3
+    assert not np.allclose(fast.get_weights()[0], sn.mlp(6, 2, 5, 3, seed=4).get_weights()[0])
