@@ -58,8 +58,41 @@ _REGISTRY = {
 NAMES = tuple(_REGISTRY)
 
 
+def serialize(initializer):
+    """The name that `get` turns back into `initializer`, for saving.
+
+    Args:
+        initializer: An initialiser made by `get` from a name.
+
+    Returns:
+        Its name, one of `NAMES`.
+
+    Raises:
+        ValueError: for any other callable (a function, or a VarianceScaling with parameters of
+            its own): a saved model stores names only, so `Network.load` could not rebuild it.
+    """
+    name = getattr(initializer, "name", None)
+    if isinstance(name, str) and name in _REGISTRY:
+        named = _REGISTRY[name]()
+        if type(named) is type(initializer) and vars(named) == vars(initializer):
+            return name
+    raise ValueError(
+        f"Only the named initializers {sorted(_REGISTRY)} can be saved: a model file stores the name, "
+        f"and Network.load could not rebuild any other. Received: kernel_initializer={initializer!r}"
+    )
+
+
 def get(identifier):
-    """Return an initialiser for a name or pass a callable through."""
+    """Return an initialiser for a name, or pass a callable through.
+
+    Args:
+        identifier: One of `NAMES`, or a callable `init(shape, rng, dtype)` returning an array
+            of `shape` = (fan_out, fan_in). A network built with such a callable trains, but
+            cannot be saved (see `serialize`).
+
+    Returns:
+        A callable `init(shape, rng, dtype)`.
+    """
     if callable(identifier) and not isinstance(identifier, str):
         return identifier
     if identifier not in _REGISTRY:

@@ -119,12 +119,12 @@ class Dense:
         return [self.dW, self.db]
 
     def get_config(self):
-        init = self.kernel_initializer
+        """What `Dense(**config)` needs; raises ValueError for an initialiser that has no name."""
         return {
             "type": "Dense",
             "units": self.units,
             "activation": self.activation.get_config(),
-            "kernel_initializer": getattr(init, "name", type(init).__name__),
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "l2": self.l2,
         }
 
