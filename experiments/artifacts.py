@@ -29,12 +29,13 @@ def learning_curves(path, histories, title=""):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for (name, history), color in zip(histories.items(), ("tab:blue", "tab:orange")):
+    for (name, history), color in zip(histories.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red")):
         for ax, key in zip(axes, ("loss", "accuracy")):
             for series, style, label in ((key, "-", "train"), (f"val_{key}", "--", "val")):
                 values = history.get(series) or []
                 if any(v == v for v in values):  # absent, or all NaN (no validation set): not drawn
-                    ax.plot(np.arange(1, len(values) + 1), values, color=color, linestyle=style, label=f"{name} {label}")
+                    ax.plot(np.arange(1, len(values) + 1), values, color=color, linestyle=style, marker="o",
+                            label=f"{name} {label}")
     for ax, key in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)

@@ -13,10 +13,12 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from . import names
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
-FRAMEWORKS = ("scratchnn", "keras")
+DEFAULT_FRAMEWORKS = ("scratchnn", "keras")  # torch is an extra: pip install -e ".[torch]"
 
 
 class ConfigError(ValueError):
@@ -80,6 +82,14 @@ class TrainConfig:
 
 
 @dataclass
+class KerasConfig:
+    """The Keras twin's execution settings (conf/keras/: `tuned`, the measured fastest, and `default`,
+    Keras out of the box)."""
+    jit_compile: Any = True  # XLA; "auto" is Keras's default (off on a CPU-only machine)
+    steps_per_execution: int = 64  # training steps per call into the compiled function
+
+
+@dataclass
 class MLflowConfig:
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str = "scratchnn"
@@ -95,7 +105,8 @@ class Config:
     optimizer: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
-    frameworks: List[str] = field(default_factory=lambda: list(FRAMEWORKS))
+    keras: KerasConfig = field(default_factory=KerasConfig)
+    frameworks: List[str] = field(default_factory=lambda: list(DEFAULT_FRAMEWORKS))
     parity: bool = False  # identical initial weights, and a step-by-step loss comparison
     parity_steps: int = 100
     rerun: bool = False  # in a sweep, run configs again even if they already FINISHED
@@ -157,17 +168,31 @@ def validate(cfg, n_train=None):
     for key in ("train_size", "test_size"):
         value = cfg.data[key]
         check(value is None or value >= 1, f"data.{key}", value, "must be >= 1 or null")
-    check(len(cfg.frameworks) >= 1 and set(cfg.frameworks) <= set(FRAMEWORKS)
-          and len(set(cfg.frameworks)) == len(cfg.frameworks), "frameworks",
-          list(cfg.frameworks), f"must be a non-empty subset of {list(FRAMEWORKS)}, each once")
+    _check_frameworks(cfg, check)
+    check(cfg.keras.jit_compile in (True, False, "auto"), "keras.jit_compile", cfg.keras.jit_compile,
+          "must be true, false or auto")
+    check(cfg.keras.steps_per_execution >= 1, "keras.steps_per_execution", cfg.keras.steps_per_execution,
+          "must be >= 1")
     ml = cfg.mlflow
     check(0 < ml.heartbeat_s < math.inf, "mlflow.heartbeat_s", ml.heartbeat_s, "must be finite and > 0")
     check(ml.stale_after_s >= 2 * ml.heartbeat_s, "mlflow.stale_after_s", ml.stale_after_s,
           f"must be at least twice mlflow.heartbeat_s ({ml.heartbeat_s})")
     if cfg.parity:
         check(m.dropout == 0, "model.dropout", m.dropout, "must be 0 with parity=true (masks cannot match)")
-        check(set(cfg.frameworks) == set(FRAMEWORKS), "frameworks", list(cfg.frameworks),
-              "must include both with parity=true")
+        check(names.REFERENCE in cfg.frameworks and len(cfg.frameworks) >= 2, "frameworks", list(cfg.frameworks),
+              f"must include {names.REFERENCE} and another framework with parity=true")
+
+
+def _check_frameworks(cfg, check):
+    from . import frameworks
+
+    chosen = list(cfg.frameworks)
+    check(len(chosen) >= 1 and set(chosen) <= set(names.FRAMEWORKS) and len(set(chosen)) == len(chosen),
+          "frameworks", chosen, f"must be a non-empty subset of {list(names.FRAMEWORKS)}, each once")
+    for fw in chosen:
+        package = frameworks.missing(fw)
+        check(package is None, "frameworks", chosen,
+              f"names {fw}, but {package} is not installed (pip install -e \".[{fw}]\")")
 
 
 def validate_objective(cfg):

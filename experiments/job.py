@@ -18,8 +18,10 @@ from pathlib import Path
 
 from . import isolate, tracking
 from .config import validate, validate_objective
-from .lifecycle import CONFIG_HASH, CONFIG_ID, JOB, ROLE, reason, terminate, warn
-from .pair import train_pair
+from .lifecycle import reason, terminate, warn
+from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
+from .frameworks import preload as framework_modules
+from .runner import train_config
 from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
@@ -31,7 +33,7 @@ def write_status(output_dir, status, why=""):
 
 def preload(cfg):
     """Modules the forkserver imports once for every job it forks."""
-    return ["experiments.pair", "tensorflow", "keras"] if "keras" in cfg.frameworks else ["experiments.pair"]
+    return ["experiments.runner", *framework_modules(cfg.frameworks)]
 
 
 def why(exc):
@@ -49,7 +51,7 @@ def record_job_end(cfg, name, job_id, exc, *, status="FAILED", placeholder=True)
             client, experiment_id = tracking.connect(cfg.mlflow)
             if tracking.end_job_runs(client, experiment_id, job_id, text, status=status) or not placeholder:
                 return
-            tags = {ROLE: "parent", JOB: job_id, tracking.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
+            tags = {ROLE: ROLE_PARENT, JOB: job_id, FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
             with contextlib.suppress(Exception):  # a config too broken to hash is still recorded
                 tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
             terminate(client, client.create_run(experiment_id, run_name=name, tags=tags).info.run_id, "FAILED", text)
@@ -87,7 +89,7 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
             validate(cfg)
             if searching:
                 validate_objective(cfg)
-            metrics = isolate.supervise(train_pair, {"cfg": cfg, "name": name, "job_id": job_id,
+            metrics = isolate.supervise(train_config, {"cfg": cfg, "name": name, "job_id": job_id,
                                                      "skip_finished": sweeping and not cfg.rerun}, preload(cfg))
         except Interrupted as exc:
             record_job_end(cfg, name, job_id, exc, status="KILLED", placeholder=False)

@@ -20,11 +20,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from .signals import Interrupted, deferred, raise_pending
 
-# tag names, written here and read by tracking.py, sweep.py and the reports
-ROLE, FRAMEWORK, CONFIG_HASH, CONFIG_ID = "role", "framework", "config_hash", "config_id"
-FAILURE_REASON, FAILED_FRAMEWORKS, HEARTBEAT, JOB = "failure_reason", "failed_frameworks", "heartbeat", "job_id"
-HEARTBEAT_S, CLAIM = "heartbeat_s", "claim"  # how often this run beats; "confirmed" once its claim is checked
-PARENT = "mlflow.parentRunId"
+from .names import FAILURE_REASON, HEARTBEAT, HEARTBEAT_S, PARENT
 MAX_REASON = 500
 
 

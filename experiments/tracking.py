@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import socket
@@ -23,10 +24,11 @@ import mlflow
 from omegaconf import OmegaConf
 
 from .config import PROJECT_ROOT
-from .lifecycle import CLAIM, CONFIG_HASH, FRAMEWORK, HEARTBEAT, HEARTBEAT_S, JOB, PARENT, ROLE, reason, terminate
+from .lifecycle import reason, terminate
+from .names import (CLAIM, CONFIG_HASH, EXPERIMENT_KIND, FRAMEWORK, FRAMEWORKS_TAG, HEARTBEAT, HEARTBEAT_S, JOB,
+                    PARENT, ROLE, ROLE_PARENT, TEST_ACC, TRAINING_KIND)
 
-VERSIONED = ("numpy", "tensorflow", "keras", "mlflow", "hydra-core", "pandas")
-FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run, comma-separated
+VERSIONED = ("numpy", "tensorflow", "keras", "torch", "mlflow", "hydra-core", "pandas")
 SERVER_WAIT_S = 20
 
 
@@ -94,6 +96,8 @@ def connect(mlflow_cfg):
         _check_folder(uri)
     elif uri.startswith(("http://", "https://")):
         _check_server(uri)
+    for logger in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..." is not news
+        logging.getLogger(logger).setLevel(logging.WARNING)
     client = mlflow.MlflowClient(uri)
     name = mlflow_cfg.experiment
     try:
@@ -103,7 +107,8 @@ def connect(mlflow_cfg):
             return client, experiment.experiment_id
         root = artifact_root(uri)
         try:
-            return client, client.create_experiment(name, artifact_location=(root / name).as_uri() if root else None)
+            return client, client.create_experiment(name, artifact_location=(root / name).as_uri() if root else None,
+                                                    tags={EXPERIMENT_KIND: TRAINING_KIND})
         except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel job
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
@@ -195,7 +200,7 @@ def silent_for(run, stale_after_s, now=None):
 
 
 def _parents(client, experiment_id, config_hash, status):
-    return _runs(client, experiment_id, f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = 'parent' "
+    return _runs(client, experiment_id, f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = '{ROLE_PARENT}' "
                                         f"and attributes.status = '{status}'")
 
 
@@ -206,7 +211,7 @@ def complete_parent(client, experiment_id, config_hash):
         wanted = set(filter(None, parent.data.tags.get(FRAMEWORKS_TAG, "").split(",")))
         children = _runs(client, experiment_id, f"tags.`{PARENT}` = '{parent.info.run_id}'")
         done = {c.data.tags.get(FRAMEWORK) for c in children
-                if c.info.status == "FINISHED" and "test/acc" in c.data.metrics}
+                if c.info.status == "FINISHED" and TEST_ACC in c.data.metrics}
         if wanted and wanted <= done:
             return parent
     return None

@@ -7,7 +7,7 @@ import mlflow
 import pytest
 
 from experiments import tracking
-from experiments.lifecycle import CLAIM, CONFIG_HASH, HEARTBEAT, HEARTBEAT_S, ROLE
+from experiments.names import CLAIM, CONFIG_HASH, HEARTBEAT, HEARTBEAT_S, ROLE
 
 STALE = 300.0
 

@@ -1,0 +1,139 @@
+"""The Keras twin of a scratchnn config: same layers, init, L2, dropout, optimizer, loss and batches.
+
+TensorFlow is imported in `configure` only, after its thread counts are set. Its execution
+settings come from the config's `keras` group: `jit_compile` (XLA) and `steps_per_execution`
+(training steps per call into the compiled function). With k steps per execution the
+divergence guard sees the running loss once every k steps (logged as `divergence_check_every`).
+Every initialiser and Dropout gets its own seed, so no global random state is touched.
+"""
+
+import os
+
+import numpy as np
+
+from .. import names
+from .base import Framework, epoch_loop, guard
+from .quiet import quiet_native_stderr
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with quiet_native_stderr():  # absl's and the CUDA probe's lines at import; this module loads only for Keras runs
+    import tensorflow as tf
+    import keras
+
+
+def _initializer(name, seed):
+    init = keras.initializers.get(name)
+    config = init.get_config()
+    return type(init).from_config({**config, "seed": seed}) if "seed" in config else init
+
+
+def optimizer(opt_cfg):
+    """keras.optimizers.X with the hyperparameters of scratchnn's optimizer config (the classes
+    share names: SGD, RMSprop, Adam)."""
+    kwargs = {k: v for k, v in opt_cfg.items() if k != "_target_"}
+    kwargs["learning_rate"] = kwargs.pop("lr")
+    return getattr(keras.optimizers, opt_cfg["_target_"].rsplit(".", 1)[-1])(**kwargs)
+
+
+def _guard_callback(max_loss, epoch):
+    """Checks the running mean loss Keras reports after each execution (every k steps)."""
+    class DivergenceGuard(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            guard((epoch + 1, batch + 1), float(logs["loss"]), max_loss)
+
+    return DivergenceGuard()
+
+
+class Keras(Framework):
+    name = "keras"
+    model_file = "model.keras"
+
+    @staticmethod
+    def configure(cfg):
+        """Import TensorFlow with train.threads intra-op (and inter-op) threads; returns the counts in
+        force, which differ if TensorFlow was initialised earlier in this process."""
+        with quiet_native_stderr():  # the device probe that runs on first use
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(cfg.train.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(cfg.train.threads)
+            except RuntimeError:  # already initialised in this process; keep what is in force
+                pass
+            tf.config.list_physical_devices()
+        return {"tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+
+    def __init__(self, cfg, seed_sequence, n_in, n_out):
+        super().__init__(cfg, seed_sequence, n_in, n_out)
+        m = cfg.model
+        seeds = iter(seed_sequence.generate_state(2 * m.depth + 2))
+        regularizer = (lambda: keras.regularizers.L2(m.l2)) if m.l2 else (lambda: None)
+        layers = [keras.Input((n_in,))]
+        for _ in range(m.depth):
+            layers.append(keras.layers.Dense(m.width, m.activation, kernel_regularizer=regularizer(),
+                                             kernel_initializer=_initializer(m.init, int(next(seeds)))))
+            if m.dropout:
+                layers.append(keras.layers.Dropout(m.dropout, seed=int(next(seeds))))
+        layers.append(keras.layers.Dense(n_out, "softmax", kernel_regularizer=regularizer(),
+                                         kernel_initializer=_initializer(m.init, int(next(seeds)))))
+        self.model = keras.Sequential(layers)
+        self.model.compile(optimizer=optimizer(cfg.optimizer), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"], jit_compile=cfg.keras.jit_compile,
+                           steps_per_execution=cfg.keras.steps_per_execution)
+
+    def params(self):
+        return {names.GUARD_EVERY: self.cfg.keras.steps_per_execution}
+
+    def warm_up(self, data):
+        """warmup_steps steps on batches of every shape the timed fit sees (the last partial batch
+        of the training and validation sets included: XLA compiles per shape), then the weights and
+        optimizer state are put back, so the timed run starts from the model as built."""
+        (X, y), M, steps = data["train"], self.cfg.train.batch_size, self.cfg.train.warmup_steps
+        if steps == 0:
+            return
+        model = self.model
+        weights = model.get_weights()
+        model.optimizer.build(model.trainable_variables)
+        state = [v.numpy() for v in model.optimizer.variables]
+        n = min(len(X), steps * M + len(X) % M)
+        val = data["val"]
+        if val is not None:
+            k = min(len(val[0]), M + len(val[0]) % M)
+            val = (val[0][:k], val[1][:k])
+        model.fit(X[:n], y[:n], batch_size=M, epochs=1, shuffle=False, verbose=0, validation_data=val)
+        model.predict(X[:M], verbose=0)
+        model.set_weights(weights)
+        for variable, value in zip(model.optimizer.variables, state):
+            variable.assign(value)
+
+    def fit(self, data, order_rng, on_epoch_end):
+        """One `model.fit` call per epoch on the training set permuted by `order_rng`."""
+        (X, y), t = data["train"], self.cfg.train
+
+        def run_epoch(epoch, order):
+            result = self.model.fit(X[order], y[order], batch_size=t.batch_size, epochs=1, shuffle=False, verbose=0,
+                                    validation_data=data["val"], callbacks=[_guard_callback(t.max_loss, epoch)])
+            return {k: float(v[-1]) for k, v in result.history.items()}
+
+        return epoch_loop(t.epochs, len(X), order_rng, run_epoch, on_epoch_end)
+
+    def evaluate(self, X, y):
+        loss, acc = self.model.evaluate(X, y, batch_size=4096, verbose=0)
+        return float(loss), float(acc)
+
+    def predict(self, X):
+        return self.model.predict(X, batch_size=4096, verbose=0)
+
+    def train_on_batch(self, X, y):
+        return float(self.model.train_on_batch(X, y, return_dict=True)["loss"])
+
+    def get_weights(self):
+        return self.model.get_weights()
+
+    def set_weights(self, weights):
+        self.model.set_weights(weights)
+
+    def save(self, path):
+        self.model.save(path)
+
+
+FRAMEWORK = Keras

@@ -1,0 +1,68 @@
+"""Every name the harness writes to MLflow and the reports read back: one owner, stdlib only.
+
+The writer (`experiments/`) and the reader (`compare/`) both import these; a name spelled as a
+string literal anywhere else is a bug. Layout of a store:
+
+- one **parent** run per config and seed (tag ROLE=ROLE_PARENT), with a **child** run per
+  framework (tag FRAMEWORK=<name>, MLflow's PARENT tag pointing at the parent);
+- children log the per-epoch metrics of EPOCH_METRICS and the final metrics of FINAL_METRICS,
+  and the artifacts PREDICTIONS, CONFUSION and a saved model;
+- the parent logs every framework's final metrics as `<framework>/<metric>` (`of(...)`), and
+  for each other framework `vs_<other>/acc_delta_pp` and `vs_<other>/time_ratio` (`versus(...)`),
+  with REFERENCE (scratchnn) on the left of every difference and ratio.
+"""
+
+# frameworks: the plug-in registry's keys (experiments/frameworks/<name>.py), in report order
+FRAMEWORKS = ("scratchnn", "keras", "torch")
+REFERENCE = "scratchnn"  # the implementation every other framework is compared against
+
+# tags
+ROLE, FRAMEWORK, PARENT = "role", "framework", "mlflow.parentRunId"
+ROLE_PARENT, ROLE_REPORT, ROLE_BENCHMARK = "parent", "report", "benchmark"
+FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run, comma-separated
+CONFIG_HASH, CONFIG_ID = "config_hash", "config_id"  # sha256 of the config with / without the seed
+FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
+HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
+RUN_NAME = "mlflow.runName"
+EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # a training experiment
+
+# child metrics: per epoch (step = epoch index), under the history keys every framework's fit returns
+EPOCH_METRICS = {"loss": "train/loss", "accuracy": "train/acc", "val_loss": "val/loss",
+                 "val_accuracy": "val/acc", "epoch_time": "epoch_time_s"}
+TEST_LOSS, TEST_ACC = "test/loss", "test/acc"
+FIT_TIME, WARMUP_TIME, PREDICT_TIME = "fit_time_s", "warmup_time_s", "predict_time_s"
+EPOCH_TIME, VAL_ACC = EPOCH_METRICS["epoch_time"], "val_acc"  # VAL_ACC: the parent's final validation accuracy
+FINAL_METRICS = (TEST_LOSS, TEST_ACC, FIT_TIME, WARMUP_TIME, PREDICT_TIME)
+
+# parent metrics
+ACC_DELTA_PP, TIME_RATIO = "acc_delta_pp", "time_ratio"
+PARITY_DEV, PARITY_STEP = "max_rel_loss_dev", "first_step_over_bound"
+
+
+def of(framework, metric):
+    """A framework's final figure on the parent, e.g. of("keras", TEST_ACC) == "keras/test/acc"."""
+    return f"{framework}/{metric}"
+
+
+def versus(other, metric):
+    """REFERENCE against `other` on the parent, e.g. versus("keras", TIME_RATIO) == "vs_keras/time_ratio"."""
+    return f"vs_{other}/{metric}"
+
+
+def parity(other, metric):
+    """The parity check of REFERENCE against `other`, e.g. "parity/keras/max_rel_loss_dev"."""
+    return f"parity/{other}/{metric}"
+
+
+# params: the flattened config (`model.depth`, ...), plus these
+OPTIMIZER_NAME = "optimizer.name"  # sgd, momentum, nesterov, rmsprop or adam
+GUARD_EVERY = "divergence_check_every"  # on a child: the divergence guard sees the loss every this many steps
+CONFIG_PARAMS = {  # report column -> param
+    "dataset": "data.name", "depth": "model.depth", "width": "model.width", "activation": "model.activation",
+    "batch_size": "train.batch_size", "lr": "optimizer.lr", "optimizer": OPTIMIZER_NAME,
+    "epochs": "train.epochs", "dropout": "model.dropout", "l2": "model.l2", "seed": "train.seed",
+}
+
+# artifacts
+PREDICTIONS, CONFUSION = "predictions.csv", "confusion_matrix.csv"  # on each child
+CONFIG_FILE, CURVES, PARITY_LOSSES = "config.yaml", "learning_curves.png", "parity_losses.csv"  # on the parent

@@ -1,0 +1,143 @@
+"""The framework plug-ins: parity of every framework with scratchnn step by step, the PyTorch twin
+end to end, Keras's execution settings and its divergence guard, and the registry."""
+
+import re
+import sys
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from experiments import frameworks, names, parity
+from experiments.config import CONF_DIR, register_configs
+from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, train_config
+
+register_configs()
+ALL = "frameworks=[scratchnn,keras,torch]"
+SMALL = ["train.epochs=1", "data.train_size=2000", "data.val_size=500", "data.test_size=1000",
+         "train.warmup_steps=2", "train.verbose=false"]
+
+
+@pytest.fixture
+def make_cfg(tmp_path, data_root, request):
+    def make(*overrides):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[*SMALL, f"data.dir={data_root}",
+                                                f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                                                f"mlflow.experiment={re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)}",
+                                                *overrides])
+    return make
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def runs_of(cfg):
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])
+def test_every_framework_takes_scratchnns_steps(make_cfg, optimizer):
+    """Same initial weights, same 100 batches: per-step losses agree to 1e-5 (relative)."""
+    cfg = make_cfg(ALL, f"optimizer={optimizer}", "model.l2=0.0001", "parity=true")
+    seeds = seeds_of(cfg)
+    job = SimpleNamespace(cfg=cfg, data=prepare_data(cfg, seeds["split"]), seeds=seeds)
+    for fw in cfg.frameworks:
+        frameworks.get(fw).configure(cfg)
+    weights = build(cfg, "scratchnn", seeds["scratchnn"]).get_weights()
+    trajectories = parity.losses(job, lambda fw: build(cfg, fw, seeds["warmup"]), weights)
+    result = parity.compare(trajectories)
+    print(optimizer, {fw: f"{dev:.2e}" for fw, (dev, _) in result.items()})
+    assert set(result) == {"keras", "torch"}
+    for fw, (deviation, first_over) in result.items():
+        assert len(trajectories[fw]) == 100 and trajectories[fw][-1] < trajectories[fw][0]
+        assert deviation < parity.PARITY_BOUND and first_over is None, fw
+
+
+def test_parity_flags_the_first_step_that_parts():
+    ours = np.array([2.0, 1.5, 1.0, 0.9])
+    result = parity.compare({"scratchnn": ours, "torch": ours * [1, 1, 1.001, 1]})
+    assert result["torch"][1] == 3 and result["torch"][0] == pytest.approx(0.001 / 1.001)
+
+
+def test_three_frameworks_log_one_parent_three_children_and_print_all(make_cfg, capsys):
+    cfg = make_cfg(ALL, "parity=true", "parity_steps=20", "train.verbose=true")
+    metrics = train_config(cfg, name="trio")
+    out = capsys.readouterr().out.splitlines()
+    assert [l.split(":")[0] for l in out if l.startswith("parity")] == ["parity scratchnn vs keras",
+                                                                          "parity scratchnn vs torch"]
+    assert all(l.endswith("(bound 1e-05): pass") for l in out if l.startswith("parity"))
+    assert [l.split()[0] for l in out if " epoch 1/1: " in l] == ["scratchnn", "keras", "torch"]
+    summary = out[-1]
+    for fw in ("scratchnn", "keras", "torch"):
+        assert f"{fw} test acc {metrics[f'{fw}/test/acc']:.2%}" in summary
+    assert f"vs torch: delta" in summary and f"time ratio {metrics['vs_torch/time_ratio']:.2f}" in summary
+    runs = runs_of(cfg)
+    assert len(runs) == 4 and set(runs.status) == {"FINISHED"}
+    torch_run = runs[runs["tags.framework"] == "torch"].iloc[0]
+    parent = runs[runs["tags.role"] == "parent"].iloc[0]
+    assert parent["metrics.parity/torch/max_rel_loss_dev"] < 1e-5 and parent["tags.torch_threads"] == "2"
+    assert parent["metrics.torch/test/acc"] == torch_run["metrics.test/acc"] > 0.7
+    import mlflow
+
+    client = mlflow.MlflowClient(cfg.mlflow.tracking_uri)
+    assert {f.path for f in client.list_artifacts(torch_run.run_id)} == {"predictions.csv", "confusion_matrix.csv",
+                                                                        "model.pt"}
+    C = np.loadtxt(client.download_artifacts(torch_run.run_id, "confusion_matrix.csv"), delimiter=",")
+    assert np.trace(C) / C.sum() == pytest.approx(torch_run["metrics.test/acc"], abs=1e-6)
+    assert len(client.get_metric_history(torch_run.run_id, "val/acc")) == 1
+
+
+def test_torch_twin_is_seeded_and_leaves_the_global_seed_alone(make_cfg):
+    import torch
+
+    cfg = make_cfg("frameworks=[torch]", "model.dropout=0.3")
+    seeds = seeds_of(cfg)
+    data = prepare_data(cfg, seeds["split"])
+    state = torch.get_rng_state()
+    histories = []
+    for _ in range(2):
+        model = build(cfg, "torch", seeds_of(cfg)["torch"])
+        histories.append(model.fit(data, np.random.default_rng(seeds["order"]), lambda *a: None)["loss"])
+    assert histories[0] == histories[1] and np.isfinite(histories[0]).all()
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_keras_guard_sees_the_loss_once_per_execution(make_cfg):
+    cfg = make_cfg("frameworks=[keras]", "optimizer.lr=50", "keras.steps_per_execution=8", "train.max_loss=5")
+    with pytest.raises(ExperimentFailed, match="keras failed: TrainingDiverged"):
+        train_config(cfg)
+    child = runs_of(cfg).query("`tags.framework` == 'keras'").iloc[0]
+    step = int(re.search(r"epoch 1, step (\d+)", child["tags.failure_reason"]).group(1))
+    assert step % 8 == 0 and child["params.divergence_check_every"] == "8"
+
+
+def test_the_out_of_the_box_keras_preset(make_cfg):
+    cfg = make_cfg("keras=default")
+    assert cfg.keras.jit_compile == "auto" and cfg.keras.steps_per_execution == 1
+    assert make_cfg().keras.steps_per_execution > 1  # the harness default is the tuned one
+
+
+def test_registry_names_each_framework_and_refuses_others():
+    assert [frameworks.get(fw).name for fw in names.FRAMEWORKS] == list(names.FRAMEWORKS)
+    with pytest.raises(ValueError, match=r"Received: framework='jax'"):
+        frameworks.get("jax")
+
+
+def test_compare_and_names_import_no_training_code():
+    import subprocess
+
+    code = ("import sys, experiments.names, compare.report; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('hydra', 'tensorflow', 'keras', 'torch', 'scratchnn')"
+            " or (m.startswith('experiments.') and m != 'experiments.names')]; print(bad)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
