@@ -53,17 +53,33 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """L = -sum_i y_i log a_i; fused with softmax, dL/dZ = A - Y."""
+    """L = -sum_i y_i log p_i with p = a / sum_j a_j, as `keras.losses.categorical_crossentropy`.
+
+    Keras first rescales each column of A to sum to 1 along the class axis, then clips p to
+    [EPSILON, 1 - EPSILON] before the log; for a softmax output the rescaling changes nothing,
+    for any other output (sigmoid, say) it is part of the loss. With g_i = dL/dp_i = -y_i / p_i
+    (0 where the clip is active) and s = sum_j a_j, dL/da_k = (g_k - sum_i g_i p_i) / s; for a
+    one-hot y inside the clip that is 1/s - y_k / a_k. Fused with softmax, dL/dZ = A - Y.
+
+    A compiled Keras model on the TensorFlow backend does not apply this rule to a sigmoid
+    output: the sigmoid's result carries its logits, and the loss takes a softmax of those
+    instead. So a Keras twin of a sigmoid/categorical cross-entropy network reports a
+    different loss; with a softmax output both agree.
+    """
 
     name = "categorical_crossentropy"
     fused_activation = "softmax"
 
     def forward(self, A, Y):
-        return -(Y * np.log(np.clip(A, EPSILON, 1 - EPSILON))).sum(axis=0)
+        P = A / A.sum(axis=0, keepdims=True)
+        return -(Y * np.log(np.clip(P, EPSILON, 1 - EPSILON))).sum(axis=0)
 
     def backward(self, A, Y):
-        inside = (A > EPSILON) & (A < 1 - EPSILON)
-        return np.where(inside, -Y / np.clip(A, EPSILON, 1), 0).astype(A.dtype, copy=False)
+        S = A.sum(axis=0, keepdims=True)
+        P = A / S
+        inside = (P >= EPSILON) & (P <= 1 - EPSILON)  # tf.clip_by_value passes the gradient at the bounds
+        G = np.where(inside, -Y / np.clip(P, EPSILON, None), 0)  # dL/dP
+        return ((G - (G * P).sum(axis=0, keepdims=True)) / S).astype(A.dtype, copy=False)
 
     def forward_logits(self, Z, Y):
         return -(Y * _log_softmax(Z)).sum(axis=0)
