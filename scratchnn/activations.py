@@ -99,7 +99,15 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """f(z) = z for z > 0, alpha * z otherwise; alpha = 0.2 as in keras.layers.LeakyReLU."""
+    """f(z) = z for z > 0, alpha * z otherwise.
+
+    The default alpha = 0.2 is that of `keras.activations.leaky_relu` (negative_slope=0.2), the
+    function a Keras `Dense(..., activation="leaky_relu")` applies. The layer
+    `keras.layers.LeakyReLU` defaults to negative_slope=0.3 instead.
+
+    Args:
+        alpha: Float >= 0, the slope for z <= 0.
+    """
 
     name = "leaky_relu"
 

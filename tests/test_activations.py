@@ -19,6 +19,23 @@ def test_leaky_relu_uses_keras_default_slope():
     np.testing.assert_allclose(f.derivative(Z, None), [[0.2, 0.2, 1], [1, 0.2, 0.2]])
 
 
+def test_leaky_relu_default_is_that_of_the_keras_function_its_docstring_names():
+    """keras.activations.leaky_relu (what Dense(activation="leaky_relu") uses) has slope 0.2;
+    keras.layers.LeakyReLU has 0.3, and the docstring must not claim to match it."""
+    import inspect
+
+    keras = pytest.importorskip("keras")
+    doc = activations.LeakyReLU.__doc__
+    assert "`keras.activations.leaky_relu` (negative_slope=0.2)" in doc
+    assert "as in keras.layers.LeakyReLU" not in doc
+    default = inspect.signature(keras.activations.leaky_relu).parameters["negative_slope"].default
+    assert activations.LeakyReLU().alpha == default == 0.2
+    assert inspect.signature(keras.layers.LeakyReLU).parameters["negative_slope"].default == 0.3
+    z = np.array([[-3.0, -0.5, 0.0, 2.0]], dtype=np.float32)
+    dense = keras.layers.Dense(1, activation="leaky_relu")
+    np.testing.assert_allclose(activations.get("leaky_relu").forward(z), np.asarray(dense.activation(z)), rtol=1e-6)
+
+
 def test_sigmoid_and_tanh_hand_values():
     s = activations.get("sigmoid")
     A = s.forward(np.array([[0.0, np.log(3.0)]]))
