@@ -19,11 +19,28 @@ class Activation:
     name = ""
 
     def forward(self, Z, out=None):
-        """f(Z); written into `out` when given and the function allows it."""
+        """A = f(Z), column by column.
+
+        Args:
+            Z: Pre-activations, shape (n, M).
+            out: Optional array of shape (n, M) to write the result into, where the function
+                allows it (otherwise a fresh array is returned).
+
+        Returns:
+            A, shape (n, M).
+        """
         raise NotImplementedError
 
     def derivative(self, Z, A):
-        """f'(Z), element-wise; A = f(Z) is passed so that it need not be recomputed."""
+        """f'(Z), element-wise.
+
+        Args:
+            Z: Pre-activations, shape (n, M).
+            A: f(Z), passed so that it need not be recomputed.
+
+        Returns:
+            f'(Z), shape (n, M).
+        """
         raise NotImplementedError
 
     def backward(self, Z, A, dA, out=None):
@@ -41,10 +58,13 @@ class Activation:
         return np.multiply(dA, self.derivative(Z, A), out=out)
 
     def get_config(self):
+        """The dict `get` rebuilds this activation from: its name (and parameters)."""
         return {"name": self.name}
 
 
 class Linear(Activation):
+    """f(z) = z."""
+
     name = "linear"
 
     def forward(self, Z, out=None):
@@ -74,6 +94,8 @@ class Sigmoid(Activation):
 
 
 class Tanh(Activation):
+    """f(z) = tanh z; f'(z) = 1 - tanh^2 z."""
+
     name = "tanh"
 
     def forward(self, Z, out=None):
@@ -152,7 +174,15 @@ NAMES = tuple(_REGISTRY)
 
 
 def get(identifier):
-    """Return an Activation for a name, a `get_config()` dict or an Activation instance."""
+    """Return an Activation for a name, a `get_config()` dict or an Activation instance.
+
+    Args:
+        identifier: One of `NAMES`, a dict {"name": ..., **parameters}, an `Activation` (returned
+            as is), or None for "linear".
+
+    Returns:
+        An `Activation`.
+    """
     if isinstance(identifier, Activation):
         return identifier
     kwargs = {}

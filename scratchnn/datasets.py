@@ -57,6 +57,12 @@ class DownloadError(RuntimeError):
 
 
 def sha256(path, chunk=1 << 20):
+    """The hex sha256 of a file, read in chunks.
+
+    Args:
+        path: Path of the file.
+        chunk: Bytes per read.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
@@ -65,6 +71,7 @@ def sha256(path, chunk=1 << 20):
 
 
 def cache_dir():
+    """The user cache folder: $XDG_CACHE_HOME/scratchnn, else ~/.cache/scratchnn."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scratchnn"
 
 
@@ -90,9 +97,20 @@ def _user_folder(root, spec, source):
     return folder
 
 
-def download(url, dest, expected_sha256, opener=urllib.request.urlopen, timeout=60):
+def download(url, dest, expected_sha256, *, opener=urllib.request.urlopen, timeout=60):
     """Stream `url` to a temporary file beside `dest`, check its length and sha256, then rename it
-    into place atomically. On any failure nothing is left at `dest` and the error says why."""
+    into place atomically. On any failure nothing is left at `dest` and the error says why.
+
+    Args:
+        url: The URL to fetch.
+        dest: Path the verified file is renamed to.
+        expected_sha256: The hex sha256 the file must have.
+        opener: `urllib.request.urlopen` or a stand-in with its signature (for tests).
+        timeout: Seconds for the connection and each read.
+
+    Returns:
+        `dest` as a Path.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
@@ -115,10 +133,20 @@ def download(url, dest, expected_sha256, opener=urllib.request.urlopen, timeout=
     return dest
 
 
-def fetch(name, folder, mirrors=None, opener=urllib.request.urlopen):
+def fetch(name, folder, *, mirrors=None, opener=urllib.request.urlopen):
     """Make sure `folder` holds the four verified files of data set `name`, trying each mirror in
     turn. On failure the error lists every URL tried, one per line, and says where to put the
-    files by hand; folders it created stay behind only if they hold something."""
+    files by hand; folders it created stay behind only if they hold something.
+
+    Args:
+        name: A key of `DATASETS`.
+        folder: The folder to hold the files.
+        mirrors: Base URLs to try in order, or None for the data set's own.
+        opener: `urllib.request.urlopen` or a stand-in with its signature (for tests).
+
+    Returns:
+        `folder` as a Path.
+    """
     spec = _spec(name)
     folder = Path(folder)
     fresh = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
@@ -150,8 +178,19 @@ def _fetch_files(spec, folder, mirrors, opener):
     return folder
 
 
-def locate(name="mnist", data_dir=None, offline=None, mirrors=None, opener=urllib.request.urlopen):
-    """The folder holding the four files of `name`, by the search order in the module docstring."""
+def locate(name="mnist", data_dir=None, *, offline=None, mirrors=None, opener=urllib.request.urlopen):
+    """The folder holding the four files of `name`, by the search order in the module docstring.
+
+    Args:
+        name: A key of `DATASETS`.
+        data_dir: A folder holding the files (or `mnist/`, `fashion-mnist/`); None or "" for unset.
+        offline: True to never download, None to read SCRATCHNN_OFFLINE.
+        mirrors: Base URLs to download from, or None for the data set's own.
+        opener: `urllib.request.urlopen` or a stand-in with its signature (for tests).
+
+    Returns:
+        The folder as a Path.
+    """
     spec = _spec(name)
     if data_dir not in (None, ""):  # empty means unset, as for the environment variable
         return _user_folder(data_dir, spec, "data_dir")
@@ -173,7 +212,13 @@ def locate(name="mnist", data_dir=None, offline=None, mirrors=None, opener=urlli
 
 
 def load_mnist(name="mnist", data_dir=None, **locate_kwargs):
-    """((X_train, y_train), (X_test, y_test)): uint8 images (N, 28, 28) and uint8 labels (N,)."""
+    """((X_train, y_train), (X_test, y_test)): uint8 images (N, 28, 28) and uint8 labels (N,).
+
+    Args:
+        name: "mnist" or "fashion_mnist".
+        data_dir: A folder holding the files (see `locate`); None or "" for unset.
+        **locate_kwargs: `offline`, `mirrors`, `opener`, passed to `locate`.
+    """
     folder = locate(name, data_dir, **locate_kwargs)
     official = _spec(name)["sha256"]
     unverified = [f"{folder / f} (sha256 {h})" for f in FILES if (h := sha256(folder / f)) != official[f]]

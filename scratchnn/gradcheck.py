@@ -4,12 +4,31 @@ import numpy as np
 
 
 def cost(net, X, Y):
-    """C for a batch X (M, features) and its target matrix Y, with the L2 penalty."""
+    """C for a batch, with the L2 penalty.
+
+    Args:
+        net: A `Network`.
+        X: Inputs, shape (M, features).
+        Y: The target matrix, shape (n^L, M).
+
+    Returns:
+        The cost C, a float.
+    """
     return net.cost(net.forward(X.T), Y).mean() + net.penalty()
 
 
 def finite_difference_gradient(net, X, y, h=1e-6):
-    """dC/dtheta for every array of net.params, each entry by (C(theta + h) - C(theta - h)) / 2h."""
+    """dC/dtheta for every array of net.params, each entry by (C(theta + h) - C(theta - h)) / 2h.
+
+    Args:
+        net: A `Network` (float64 for meaningful results); its parameters are restored.
+        X: Inputs, shape (M, features).
+        y: Integer labels, shape (M,).
+        h: The step of the central difference.
+
+    Returns:
+        A list of float64 arrays shaped like `net.params`.
+    """
     _, Y, _ = net._prepare(X, y)
     grads = []
     for p in net.params:
@@ -27,14 +46,33 @@ def finite_difference_gradient(net, X, y, h=1e-6):
 
 
 def backprop_gradient(net, X, y):
-    """dC/dtheta by one forward and one backward pass, in the order of net.params."""
+    """dC/dtheta by one forward and one backward pass, in the order of net.params.
+
+    Args:
+        net: A `Network`.
+        X: Inputs, shape (M, features).
+        y: Integer labels, shape (M,).
+
+    Returns:
+        A list of arrays shaped like `net.params` (copies).
+    """
     _, Y, _ = net._prepare(X, y)
     net.backward(net.forward(X.T), Y)
     return [g.copy() for g in net.grads]
 
 
 def relative_error(net, X, y, h=1e-6):
-    """||g_backprop - g_fd|| / (||g_backprop|| + ||g_fd||) over all parameters (0 when both are 0)."""
+    """||g_backprop - g_fd|| / (||g_backprop|| + ||g_fd||) over all parameters (0 when both are 0).
+
+    Args:
+        net: A `Network`, float64 for meaningful results.
+        X: Inputs, shape (M, features).
+        y: Integer labels, shape (M,).
+        h: The step of the central difference.
+
+    Returns:
+        The relative error, a float.
+    """
     a = np.concatenate([g.ravel() for g in backprop_gradient(net, X, y)])
     b = np.concatenate([g.ravel() for g in finite_difference_gradient(net, X, y, h)])
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))

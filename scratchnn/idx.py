@@ -20,7 +20,14 @@ class IDXError(ValueError):
 
 
 def read_bytes(path):
-    """The file's bytes, decompressed if it is gzip (detected by content, not by name)."""
+    """The file's bytes, decompressed if it is gzip (detected by content, not by name).
+
+    Args:
+        path: Path of the file.
+
+    Returns:
+        bytes. Raises IDXError (naming the file) if it is missing, unreadable or bad gzip.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -40,7 +47,16 @@ def read_bytes(path):
 
 
 def parse(data, expected_magic, name="<bytes>"):
-    """Parse IDX bytes into a uint8 array, checking magic, dimensions and length."""
+    """Parse IDX bytes into a uint8 array, checking magic, dimensions and length.
+
+    Args:
+        data: The bytes of an IDX file.
+        expected_magic: IMAGES_MAGIC or LABELS_MAGIC.
+        name: What error messages call the data (a file name).
+
+    Returns:
+        A read-only uint8 array of the shape in the header.
+    """
     if len(data) < 4:
         raise IDXError(f"{name}: {len(data)} bytes is too short for an IDX header")
     magic = int.from_bytes(data[:4], "big")
@@ -62,12 +78,29 @@ def parse(data, expected_magic, name="<bytes>"):
 
 
 def read(path, expected_magic):
+    """Read and parse one IDX file (raw or gzip).
+
+    Args:
+        path: Path of the file.
+        expected_magic: IMAGES_MAGIC or LABELS_MAGIC.
+
+    Returns:
+        A uint8 array; IDXError names the file on any problem.
+    """
     return parse(read_bytes(path), expected_magic, name=str(path))
 
 
 def read_pair(images_path, labels_path, n_classes=None):
-    """Images (N, rows, cols) and labels (N,), checked to have the same N (and, given
-    `n_classes`, every label in [0, n_classes))."""
+    """Images (N, rows, cols) and labels (N,), checked to have the same N.
+
+    Args:
+        images_path: Path of the images file.
+        labels_path: Path of the labels file.
+        n_classes: None, or the number of classes: every label must be in [0, n_classes).
+
+    Returns:
+        (images, labels).
+    """
     images = read(images_path, IMAGES_MAGIC)
     labels = read(labels_path, LABELS_MAGIC)
     if n_classes is not None and labels.size and labels.max() >= n_classes:
@@ -81,7 +114,13 @@ def read_pair(images_path, labels_path, n_classes=None):
 
 
 def write(path, array, compress=None):
-    """Write a uint8 array as IDX (gzip if the name ends in .gz or compress=True); for tests and tools."""
+    """Write a uint8 array as IDX; for tests and tools.
+
+    Args:
+        path: Path of the file to write.
+        array: The array, converted to uint8.
+        compress: True for gzip, False for raw, None for gzip exactly when the name ends in .gz.
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = (0x0800 | array.ndim).to_bytes(4, "big")
     header += b"".join(int(n).to_bytes(4, "big") for n in array.shape)

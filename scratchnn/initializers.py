@@ -17,7 +17,17 @@ TRUNCATION_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2
 
 
 def truncated_normal(rng, shape, stddev, dtype):
-    """Normal(0, stddev) with values beyond 2 stddev drawn again, as tf.random.truncated_normal."""
+    """Normal(0, stddev) with values beyond 2 stddev drawn again, as tf.random.truncated_normal.
+
+    Args:
+        rng: The `np.random.Generator` to draw from.
+        shape: Shape of the result.
+        stddev: Standard deviation of the normal before truncation.
+        dtype: dtype of the result.
+
+    Returns:
+        An array of `shape`.
+    """
     X = rng.standard_normal(shape)
     bad = np.abs(X) > 2
     while bad.any():
@@ -27,6 +37,17 @@ def truncated_normal(rng, shape, stddev, dtype):
 
 
 class VarianceScaling:
+    """Keras's VarianceScaling: Var(w) = scale / n, n chosen by `mode` (see the module docstring).
+
+    Called as `init(shape, rng, dtype)` with shape = (fan_out, fan_in).
+
+    Args:
+        name: The name it is saved under (one of `NAMES` for the registry's instances).
+        scale: Positive float s.
+        mode: "fan_in", "fan_out" or "fan_avg".
+        distribution: "uniform" or "truncated_normal".
+    """
+
     def __init__(self, name, scale, mode, distribution):
         self.name, self.scale, self.mode, self.distribution = name, scale, mode, distribution
 
@@ -41,6 +62,8 @@ class VarianceScaling:
 
 
 class Zeros:
+    """All zeros; called as `init(shape, rng=None, dtype)`."""
+
     name = "zeros"
 
     def __call__(self, shape, rng=None, dtype=np.float32):

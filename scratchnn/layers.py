@@ -14,12 +14,20 @@ class Dense:
 
     Follows Keras: `__init__` takes the hyperparameters, `build` makes the weights once the
     input size is known, `call`/`forward` runs the layer, `get_config` returns what
-    `Dense(**config)` needs to rebuild it. `l2` adds l2 * sum(W^2) to the cost, as
-    `kernel_regularizer=L2(l2)` does.
+    `Dense(**config)` needs to rebuild it.
+
+    Args:
+        units: Positive integer, the number of units n^l.
+        activation: Name of the activation (see `activations.NAMES`), its config dict, or an
+            `activations.Activation`. Default "linear".
+        kernel_initializer: Name of the initialiser of W (see `initializers.NAMES`) or a callable
+            `init(shape, rng, dtype)`. Biases start at zero.
+        l2: Float >= 0: l2 * sum(W^2) is added to the cost, as Keras's
+            `kernel_regularizer=L2(l2)` does.
     """
 
-    def __init__(self, units, activation="linear", kernel_initializer="glorot_uniform", l2=0.0):
-        if not (isinstance(units, (int, np.integer)) and units >= 1):
+    def __init__(self, units, activation="linear", *, kernel_initializer="glorot_uniform", l2=0.0):
+        if not (isinstance(units, (int, np.integer)) and not isinstance(units, bool) and units >= 1):
             raise ValueError(f"units must be a positive integer. Received: units={units!r}")
         if not l2 >= 0:
             raise ValueError(f"l2 must be >= 0. Received: l2={l2!r}")
@@ -40,12 +48,28 @@ class Dense:
         return buf
 
     def build(self, n_in, rng, dtype=np.float32):
+        """Make W (units, n_in) with the initialiser and b (units, 1) of zeros; returns `units`.
+
+        Args:
+            n_in: Positive integer, the size n^(l-1) of the layer's input.
+            rng: The `np.random.Generator` the initialiser draws from.
+            dtype: dtype of W and b.
+        """
         self.W = self.kernel_initializer((self.units, n_in), rng, dtype)
         self.b = np.zeros((self.units, 1), dtype=dtype)
         return self.units
 
     def forward(self, A_prev, training=False):
-        """Training reuses Z's memory from the last step; inference returns fresh arrays."""
+        """A^l = f(W^l A^(l-1) + b^l), saving (A^(l-1), Z^l, A^l) on `ctx` for backward.
+
+        Args:
+            A_prev: A^(l-1), shape (n^(l-1), M).
+            training: Whether this is a training step; training reuses the memory of Z and A
+                from the last step, inference returns fresh arrays.
+
+        Returns:
+            A^l, shape (units, M).
+        """
         out = self._buffer("Z", (self.units, A_prev.shape[1])) if training else None
         Z = np.matmul(self.W, A_prev, out=out)
         Z += self.b
@@ -108,14 +132,17 @@ class Dense:
         return g if g is None or self._grad_scale == 1.0 else g / self._grad_scale
 
     def penalty(self):
+        """The L2 term l2 * sum(W^2) this layer adds to the cost."""
         return self.l2 * float(np.sum(np.square(self.W))) if self.l2 else 0.0
 
     @property
     def params(self):
+        """[W, b], the arrays an optimizer updates in place."""
         return [self.W, self.b]
 
     @property
     def grads(self):
+        """[dC/dW, dC/db] of the last backward pass, in the order of `params`."""
         return [self.dW, self.db]
 
     def get_config(self):
@@ -131,20 +158,40 @@ class Dense:
 
 class Dropout:
     """Inverted dropout: in training, A = A_prev ⊙ mask / (1 - rate) with mask ~ Bernoulli(1 - rate);
-    at inference the identity. Its random numbers come from the network's Generator."""
+    at inference the identity. Its random numbers come from the network's Generator.
+
+    Args:
+        rate: Float in [0, 1), the fraction of the inputs set to zero in training.
+    """
 
     def __init__(self, rate):
-        if not 0 <= rate < 1:
+        if not (isinstance(rate, (int, float)) and 0 <= rate < 1):
             raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.rng = self.ctx = None
         self.params = self.grads = []
 
     def build(self, n_in, rng, dtype=np.float32):
+        """Keep `rng` for the masks; returns n_in (dropout keeps the size).
+
+        Args:
+            n_in: Positive integer, the size of the layer's input.
+            rng: The `np.random.Generator` the masks are drawn from.
+            dtype: Unused (dropout has no weights).
+        """
         self.rng = rng
         return n_in
 
     def forward(self, A_prev, training=False):
+        """A_prev ⊙ mask / (1 - rate) in training (the scaled mask kept on `ctx`), else A_prev.
+
+        Args:
+            A_prev: The input activations, shape (n, M).
+            training: Whether to drop (True) or pass the input through (False).
+
+        Returns:
+            The output activations, shape (n, M).
+        """
         if not training or self.rate == 0:
             self.ctx = None
             return A_prev
@@ -155,17 +202,35 @@ class Dropout:
     call = forward
 
     def backward(self, dA, propagate=True):
-        """dL/dA_prev = dA ⊙ mask / (1 - rate) (dA itself outside training); dA is not written."""
+        """dL/dA_prev = dA ⊙ mask / (1 - rate), with the mask of the last forward pass.
+
+        Args:
+            dA: dL/dA of the output, shape (n, M). Read only, never written.
+            propagate: Unused; dropout always returns its result.
+
+        Returns:
+            dL/dA_prev, shape (n, M) (dA itself when the last forward pass was not training).
+        """
         return dA if self.ctx is None else dA * self.ctx
 
     def penalty(self):
+        """0: dropout adds nothing to the cost."""
         return 0.0
 
     def get_config(self):
+        """What `Dropout(**config)` needs, with the layer type."""
         return {"type": "Dropout", "rate": self.rate}
 
 
 def from_config(config):
+    """The layer a `get_config()` dict describes.
+
+    Args:
+        config: Dict {"type": "Dense" or "Dropout", **the layer's arguments}.
+
+    Returns:
+        A new, unbuilt layer.
+    """
     config = dict(config)
     kind = config.pop("type")
     if kind not in ("Dense", "Dropout"):

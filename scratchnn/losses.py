@@ -21,7 +21,16 @@ EPSILON = 1e-7  # keras.config.epsilon(), used to clip probabilities on the unfu
 
 
 def from_labels(y, n_out, dtype):
-    """Integer labels (M,) -> Y (n_out, M): one-hot columns, or a single row when n_out == 1."""
+    """Integer labels (M,) -> Y (n_out, M): one-hot columns, or a single row when n_out == 1.
+
+    Args:
+        y: Integer labels, shape (M,), in [0, n_out) (0 or 1 when n_out == 1).
+        n_out: Positive integer, the number of output units n^L.
+        dtype: dtype of Y.
+
+    Returns:
+        The target matrix Y, shape (n_out, M).
+    """
     y = np.asarray(y)
     if n_out == 1:
         return y.astype(dtype).reshape(1, -1)
@@ -36,19 +45,61 @@ def _log_softmax(Z):
 
 
 class Loss:
+    """Base class: a per-example loss L(y, a) and its derivative, on columns.
+
+    Subclasses set `name`, implement `forward` and `backward`, and, if they can fuse with an
+    output activation (`fused_activation`), `forward_logits` and `backward_logits`.
+    """
+
     name = ""
     fused_activation = None  # name of the output activation this loss can fuse with
 
     def forward(self, A, Y):
+        """Per-example losses.
+
+        Args:
+            A: Outputs A^L, shape (n^L, M).
+            Y: Targets, shape (n^L, M).
+
+        Returns:
+            Losses, shape (M,).
+        """
         raise NotImplementedError
 
     def backward(self, A, Y):
+        """dL/dA per example, the first factor of BP1.2.
+
+        Args:
+            A: Outputs A^L, shape (n^L, M).
+            Y: Targets, shape (n^L, M).
+
+        Returns:
+            dL/dA, shape (n^L, M).
+        """
         raise NotImplementedError
 
     def forward_logits(self, Z, Y):
+        """Per-example losses computed stably from the logits Z^L of the fused activation.
+
+        Args:
+            Z: Logits Z^L, shape (n^L, M).
+            Y: Targets, shape (n^L, M).
+
+        Returns:
+            Losses, shape (M,).
+        """
         raise NotImplementedError
 
     def backward_logits(self, A, Y):
+        """Delta^L = dL/dZ^L per example, through the fused activation.
+
+        Args:
+            A: Outputs A^L = f(Z^L) of the fused activation, shape (n^L, M).
+            Y: Targets, shape (n^L, M).
+
+        Returns:
+            dL/dZ^L, shape (n^L, M).
+        """
         raise NotImplementedError
 
 
@@ -130,7 +181,14 @@ NAMES = tuple(_REGISTRY)
 
 
 def get(identifier):
-    """Return a Loss for a name (or alias) or a Loss instance."""
+    """Return a Loss for a name (or alias) or a Loss instance.
+
+    Args:
+        identifier: One of `NAMES`, an alias ("cce", "bce", "mse"), or a `Loss` (returned as is).
+
+    Returns:
+        A `Loss`.
+    """
     if isinstance(identifier, Loss):
         return identifier
     name = _ALIASES.get(identifier, identifier)

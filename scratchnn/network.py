@@ -17,7 +17,14 @@ from . import losses, optimizers
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite (raised before that step's update is applied),
-    or its running mean over the epoch passed `max_loss` (checked after the step)."""
+    or its running mean over the epoch passed `max_loss` (checked after the step).
+
+    Args:
+        epoch: The epoch, counted from 1 (0 for `train_on_batch`).
+        step: The step within the epoch, counted from 1, or None.
+        loss: The non-finite batch loss, or the running mean that passed `max_loss`.
+        max_loss: The bound that was passed, or None.
+    """
 
     def __init__(self, epoch, step, loss, max_loss=None):
         self.epoch, self.step, self.loss = epoch, step, loss
@@ -60,12 +67,26 @@ class Network:
 
     `rng` is the only source of randomness (initial weights, shuffling, dropout); pass a
     `np.random.Generator` or a `seed` to make one. The same seed gives bit-identical weights.
+
+    Args:
+        input_dim: Positive integer, the number of input features n^0.
+        layers: List of `Dense` and `Dropout` layers, not yet built; the last one is Dense.
+        loss: Name of the loss (see `losses.NAMES`) or a `losses.Loss`. Default
+            "categorical_crossentropy".
+        optimizer: Name of the optimizer (see `optimizers.NAMES`), a config dict, or an
+            `optimizers.Optimizer`. Default "sgd".
+        seed: Seed for a new `np.random.Generator`, used when `rng` is None.
+        rng: The `np.random.Generator` for initial weights, shuffling and dropout.
+        dtype: "float32" (default) or "float64", the dtype of weights and computations.
     """
 
-    def __init__(self, input_dim, layers, loss="categorical_crossentropy", optimizer="sgd",
+    def __init__(self, input_dim, layers, *, loss="categorical_crossentropy", optimizer="sgd",
                  seed=None, rng=None, dtype="float32"):
         self.input_dim = _positive_int("input_dim", input_dim)
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64. Received: dtype={dtype!r}")
         if not layers or not isinstance(layers[-1], layers_mod.Dense):
@@ -82,13 +103,27 @@ class Network:
 
     # ---- forward and backward ------------------------------------------------------------
     def forward(self, A, training=False):
+        """A^L for A^0 = A of shape (n^0, M), layer by layer (the column layout, not Keras's).
+
+        Args:
+            A: A^0 = X^T, shape (n^0, M).
+            training: Whether this is a training step (dropout active, buffers reused).
+
+        Returns:
+            A^L, shape (n^L, M).
+        """
         for layer in self.layers:
             A = layer.forward(A, training)
         return A
 
     def backward(self, A, Y):
         """Delta^L from the loss (BP1.2), then each layer back to the first (BP2.2-BP4.2);
-        afterwards `grads` holds dC/dW^l and dC/db^l of every Dense layer."""
+        afterwards `grads` holds dC/dW^l and dC/db^l of every Dense layer.
+
+        Args:
+            A: A^L of the last `forward` call, shape (n^L, M).
+            Y: The target matrix, shape (n^L, M) (see `losses.from_labels`).
+        """
         out, deep = self.layers[-1], len(self.layers) > 1
         if self.fused:
             dA = out.backward_delta(self.loss.backward_logits(A, Y), deep)
@@ -98,32 +133,56 @@ class Network:
             dA = self.layers[i].backward(dA, i > 0)
 
     def cost(self, A, Y):
-        """Per-example losses of the current forward pass; the fused path reads Z^L, not log(A^L)."""
+        """Per-example losses of the current forward pass; the fused path reads Z^L, not log(A^L).
+
+        Args:
+            A: A^L of the last `forward` call, shape (n^L, M).
+            Y: The target matrix, shape (n^L, M).
+
+        Returns:
+            Losses, shape (M,), without the L2 penalty.
+        """
         if self.fused:
             return self.loss.forward_logits(self.layers[-1].ctx[1], Y)
         return self.loss.forward(A, Y)
 
     def penalty(self):
+        """The L2 terms of every layer, added to the cost."""
         return sum(layer.penalty() for layer in self.layers)
 
     @property
     def params(self):
+        """[W^1, b^1, W^2, b^2, ...], the arrays the optimizer updates in place."""
         return [p for layer in self.layers for p in layer.params]
 
     @property
     def grads(self):
+        """[dC/dW^1, dC/db^1, ...] of the last backward pass (or training step), as `params`."""
         return [g for layer in self.layers for g in layer.grads]
 
     # ---- training ---------------------------------------------------------------------
-    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, verbose=True,
+    def fit(self, X, y, *, epochs=1, batch_size=32, validation_data=None, shuffle=True, verbose=True,
             on_epoch_end=None, max_loss=None):
         """Train for `epochs` epochs of S = ceil(N / batch_size) steps; the last batch may be partial.
 
-        Returns a history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy and
-        epoch_time (seconds). `on_epoch_end(epoch, logs)` is called after every epoch.
-        `shuffle` may be a Generator of its own, so that another model can be given the same order.
-        A non-finite batch loss, or a running mean of the epoch's loss above `max_loss`, raises
-        TrainingDiverged.
+        Args:
+            X: Inputs, shape (N, input_dim), N >= 1, finite.
+            y: Integer labels, shape (N,), in [0, n_out) (in [0, 2) for a single output unit).
+            epochs: Positive integer, the number of passes over the data.
+            batch_size: Positive integer M, the examples per step.
+            validation_data: None, or a pair (X_val, y_val) evaluated after every epoch.
+            shuffle: True to draw a new order every epoch from the network's Generator, False to
+                keep the order of X, or a `np.random.Generator` of its own (so that another model
+                can be given the same order).
+            verbose: Whether to show a progress bar over epochs (tqdm).
+            on_epoch_end: None, or a callable `on_epoch_end(epoch, logs)` called after every epoch,
+                epoch counted from 0 and logs the dict of that epoch's figures.
+            max_loss: None, or a float: a running mean of the epoch's loss above it raises
+                TrainingDiverged (as does a non-finite batch loss, always).
+
+        Returns:
+            A history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy (NaN
+            without validation_data) and epoch_time (seconds).
         """
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
@@ -189,22 +248,56 @@ class Network:
         return A, batch_loss
 
     def train_on_batch(self, X, y):
-        """One step on one batch, as keras.Model.train_on_batch; returns the batch's cost before the step."""
+        """One step on one batch, as keras.Model.train_on_batch.
+
+        Args:
+            X: Inputs, shape (M, input_dim).
+            y: Integer labels, shape (M,).
+
+        Returns:
+            The batch's cost (mean loss plus the L2 penalty) before the step.
+        """
         X, Y, _ = self._prepare(X, y)
         return self._train_step(X, Y, step=self.optimizer.iterations + 1)[1]
 
     # ---- inference --------------------------------------------------------------------
     def predict(self, X, batch_size=4096):
-        """Output activations A^L for X, in Keras layout (M, n^L)."""
+        """Output activations A^L for X, in Keras layout (M, n^L).
+
+        Args:
+            X: Inputs, shape (M, input_dim), M >= 1.
+            batch_size: Positive integer, the examples per forward pass.
+
+        Returns:
+            Array of shape (M, n_out) in the network's dtype.
+        """
         X = self._check_X(X)
         out = [self.forward(X[i:i + batch_size].T).T for i in range(0, X.shape[0], batch_size)]
         return np.concatenate(out, axis=0)
 
     def predict_classes(self, X, batch_size=4096):
+        """Predicted labels: the argmax of each output row, or output > 0.5 for a single unit.
+
+        Args:
+            X: Inputs, shape (M, input_dim), M >= 1.
+            batch_size: Positive integer, the examples per forward pass.
+
+        Returns:
+            Integer labels, shape (M,).
+        """
         return self._classes(self.predict(X, batch_size).T)
 
     def evaluate(self, X, y, batch_size=4096):
-        """(loss, accuracy) over X, y, the loss including the L2 penalty as Keras reports it."""
+        """(loss, accuracy) over X, y, the loss including the L2 penalty as Keras reports it.
+
+        Args:
+            X: Inputs, shape (M, input_dim), M >= 1.
+            y: Integer labels, shape (M,).
+            batch_size: Positive integer, the examples per forward pass.
+
+        Returns:
+            A tuple (loss, accuracy) of floats.
+        """
         return self._evaluate(*self._prepare(X, y), batch_size=batch_size)
 
     def _evaluate(self, X, Y, y, batch_size=4096):
@@ -246,10 +339,15 @@ class Network:
 
     # ---- weights and persistence ----------------------------------------------------------
     def get_weights(self):
-        """Keras layout: [kernel (n_in, n_out), bias (n_out,)] for every Dense layer."""
+        """Copies of the weights in Keras layout: [kernel (n_in, n_out), bias (n_out,)] per Dense layer."""
         return [w for layer in self._dense() for w in (layer.W.T.copy(), layer.b.ravel().copy())]
 
     def set_weights(self, weights):
+        """Copy weights in, in the layout of `get_weights` (also that of keras.Model.get_weights).
+
+        Args:
+            weights: List of arrays [kernel (n_in, n_out), bias (n_out,), ...], two per Dense layer.
+        """
         dense = self._dense()
         if len(weights) != 2 * len(dense):
             raise ValueError(f"Expected {2 * len(dense)} arrays. Received: len(weights)={len(weights)}")
@@ -265,6 +363,7 @@ class Network:
         return [layer for layer in self.layers if isinstance(layer, layers_mod.Dense)]
 
     def get_config(self):
+        """The architecture, loss, optimizer and dtype as a JSON-serialisable dict."""
         return {
             "input_dim": self.input_dim,
             "layers": [layer.get_config() for layer in self.layers],
@@ -274,12 +373,22 @@ class Network:
         }
 
     def save(self, path):
-        """Architecture (JSON) and weights to one .npz file."""
+        """Architecture (JSON) and weights to one .npz file.
+
+        Args:
+            path: File path; NumPy appends ".npz" when the name has no such suffix.
+        """
         arrays = {f"w{i}": w for i, w in enumerate(self.get_weights())}
         np.savez(path, config=np.array(json.dumps(self.get_config())), **arrays)
 
     @classmethod
     def load(cls, path, seed=None):
+        """The network saved in `path`, with its weights (the optimizer's state is not saved).
+
+        Args:
+            path: A file written by `save`.
+            seed: Seed of the new network's Generator (for later shuffling and dropout).
+        """
         with np.load(path, allow_pickle=False) as data:
             config = json.loads(str(data["config"]))
             weights = [data[f"w{i}"] for i in range(len(data.files) - 1)]

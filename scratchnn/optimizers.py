@@ -11,6 +11,14 @@ import numpy as np
 
 
 class Optimizer:
+    """Base class: a learning rate, an iteration count and per-variable state ("slots").
+
+    Subclasses set `name` and `slot_names` and implement `update_step`.
+
+    Args:
+        lr: Positive finite float, the learning rate.
+    """
+
     name = ""
     slot_names = ()
 
@@ -35,9 +43,17 @@ class Optimizer:
         self.iterations += 1
 
     def update_step(self, g, w, slots):
+        """Update one variable in place by the rule in the class docstring.
+
+        Args:
+            g: The gradient of `w`. Read only.
+            w: The variable, updated in place.
+            slots: Dict of this variable's state arrays (and scratch arrays t1, t2), by name.
+        """
         raise NotImplementedError
 
     def get_config(self):
+        """The dict `get` rebuilds this optimizer from (its state is not included)."""
         return {"name": self.name, "lr": self.lr}
 
 
@@ -48,6 +64,11 @@ class SGD(Optimizer):
     momentum > 0:  m <- momentum m - lr g
                    w <- w + m                         (classical)
                    w <- w + momentum m - lr g         (nesterov)
+
+    Args:
+        lr: Positive float, the learning rate. Default 0.01.
+        momentum: Float in [0, 1). Default 0.
+        nesterov: Whether to use Nesterov momentum.
     """
 
     name = "sgd"
@@ -83,6 +104,12 @@ class RMSprop(Optimizer):
     increment = lr g / sqrt(v + epsilon)
     momentum = 0:  w <- w - increment
     momentum > 0:  m <- momentum m + increment;  w <- w - m
+
+    Args:
+        lr: Positive float, the learning rate. Default 0.001.
+        rho: Float in [0, 1), the decay of the running mean of g^2.
+        momentum: Float >= 0. Default 0.
+        epsilon: Small float added to v inside the square root.
     """
 
     name = "rmsprop"
@@ -118,6 +145,12 @@ class Adam(Optimizer):
     m <- m + (g - m)(1 - beta_1)
     v <- v + (g^2 - v)(1 - beta_2)
     w <- w - alpha m / (sqrt(v) + epsilon)
+
+    Args:
+        lr: Positive float, the learning rate. Default 0.001.
+        beta_1: Float in [0, 1), the decay of the first moment m.
+        beta_2: Float in [0, 1), the decay of the second moment v.
+        epsilon: Small float added to sqrt(v).
     """
 
     name = "adam"
@@ -149,7 +182,15 @@ NAMES = tuple(_REGISTRY)
 
 
 def get(identifier, **kwargs):
-    """Return an Optimizer for a name (with constructor kwargs), a config dict or an instance."""
+    """Return an Optimizer for a name (with constructor kwargs), a config dict or an instance.
+
+    Args:
+        identifier: One of `NAMES`, a `get_config()` dict, or an `Optimizer` (returned as is).
+        **kwargs: Constructor arguments (lr, momentum, ...), with a name or a dict.
+
+    Returns:
+        An `Optimizer`.
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, dict):
