@@ -1,186 +1,195 @@
-"""python -m compare.report --experiment NAME [--tracking-uri URI] [--out DIR] [--format md,html,csv] [--run ID]
-                           [--stale-after SECONDS] [--no-log]
+"""python -m compare.report --experiment NAME [--experiment NAME2 ...] [--tracking-uri URI] [--out DIR]
+                           [--format md,html,csv] [--run ID] [--margin-pp PP] [--stale-after SECONDS] [--no-log]
 
-Turns an experiment's paired runs into Markdown, a self-contained HTML page and CSV files,
-and logs them as artifacts of a `report` run in the same experiment.
+Turns experiments' runs into Markdown, a self-contained HTML page and CSV files: per config and
+framework pair, seed-paired statistics and an equivalence verdict (docs/statistics.md). The report
+is logged as a run of its own experiment, `<experiment>-reports`, never among the training runs.
 """
 
 import argparse
-import base64
-import html
-import math
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from . import plots, tables
-from .runs import FRAMEWORKS, STALE_AFTER_S, ReportError, load_pairs, samples, search
+from experiments import names
+
+from . import display, mcnemar, plots, render, tables, verdicts
+from .runs import STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples, search, value_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
+CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
+UI_URL = "{base}/#/experiments/{id}?workflowType=machine_learning"  # the runs table, in model-training mode
+NUMERIC = {"depth", "width", "batch_size", "lr", "epochs", "dropout", "l2"}
 
 
-def markdown_table(df, index=True):
-    """A GitHub table that also reads well in a terminal."""
-    df = df.reset_index() if index else df
-    cells = [[str(c) for c in df.columns]] + [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
-def _fmt(value):
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}"
-    return "n/a" if value is pd.NA or value is None else str(value)
+def view_hint(tracking_uri, experiment_id):
+    """How to see an experiment's runs in the MLflow UI: the command that starts it, and the URL."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {UI_URL.format(base=tracking_uri.rstrip('/'), id=experiment_id)}"
+    script = Path(sys.executable).with_name("mlflow")
+    command = str(script) if script.exists() else f"{sys.executable} -m mlflow"
+    return (f"start `{command} ui --backend-store-uri {tracking_uri}`, then open "
+            f"{UI_URL.format(base='http://127.0.0.1:5000', id=experiment_id)}")
 
 
 def chosen_run(pairs, summary, run_id=None):
-    """The parent run for the per-class view: the one asked for, else the best scratchnn config's."""
+    """The parent run for the per-class view: the one asked for, else a run of REFERENCE's best config."""
     if run_id:
         if run_id not in set(pairs.run_id):
-            raise ReportError(f"run {run_id!r} is not a paired run of this experiment")
+            raise ReportError(f"run {run_id!r} is not a paired run of these experiments")
         return run_id
-    fw = next(iter(summary["best"]), None)  # scratchnn's best, else Keras's
+    fw, best = next(iter(summary["best"].items()), (None, None))
     if fw is None:
         return None
-    ok = pairs[(pairs.config_id == summary["best"][fw]["config_id"]) & samples(pairs, [fw])]
+    ok = pairs[(pairs.experiment == best["experiment"]) & (pairs.config_id == best["config_id"]) & samples(pairs, [fw])]
     return ok.run_id.iloc[0] if len(ok) else None
 
 
-def run_details(df, parent_id, folder):
-    """Confusion matrices and metric histories of the chosen run's children."""
-    client = mlflow.MlflowClient()
+def run_details(pairs, parent_id, cache, tracking_uri):
+    """Confusion matrices and metric histories of the chosen run's children, and notes on what is missing."""
+    client = mlflow.MlflowClient(tracking_uri)
+    row = pairs[pairs.run_id == parent_id].iloc[0]
     matrices, histories, notes = {}, {}, []
-    children = df[df["tags.mlflow.parentRunId"] == parent_id]
-    for fw in FRAMEWORKS:
-        child = children[children["tags.framework"] == fw]
-        if child.empty:
-            notes.append(f"{fw}: no child run")
-            continue
-        child_id = child.run_id.iloc[0]
+    for fw in (f for f in names.FRAMEWORKS if f"{f}_run" in row and isinstance(row[f"{f}_run"], str)):
+        child = row[f"{fw}_run"]
         try:
-            matrices[fw] = np.loadtxt(client.download_artifacts(child_id, "confusion_matrix.csv", str(folder)), delimiter=",")
+            folder = Path(cache) / child
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / names.CONFUSION
+            matrices[fw] = np.loadtxt(path if path.exists() else
+                                      client.download_artifacts(child, names.CONFUSION, str(folder)), delimiter=",")
         except Exception as exc:  # an old run without the artifact
             notes.append(f"{fw}: no confusion matrix ({type(exc).__name__})")
-        keys = {"loss": "train/loss", "accuracy": "train/acc", "val_loss": "val/loss", "val_accuracy": "val/acc"}
-        history = {k: [m.value for m in sorted(client.get_metric_history(child_id, v), key=lambda m: m.step)]
-                   for k, v in keys.items()}
+        history = {key: [m.value for m in sorted(client.get_metric_history(child, metric), key=lambda m: m.step)]
+                   for key, metric in names.EPOCH_METRICS.items()}
         if history["loss"]:
             histories[fw] = history
     return matrices, histories, notes
 
 
-def build(experiment, tracking_uri, out, run_id=None, stale_after_s=STALE_AFTER_S):
-    """Compute every section and write the figures; returns the sections and file paths."""
-    df = search(experiment, tracking_uri)
-    pairs = load_pairs(df, stale_after_s=stale_after_s)
+def _figures(r, out, margin_pp):
+    figures = {}
+    if len(r["comparisons"]) and r["comparisons"]["n"].gt(0).any():
+        shown = r["comparisons"][r["comparisons"]["n"] > 0]
+        labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in shown.merge(r["table"], on=verdicts.KEYS).to_dict("records")]
+        plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
+        figures["forest"] = out / "forest_delta_acc.png"
+    if r["two_way"]:
+        plots.ratio_heatmaps(r["two_way"], out / "time_ratio_heatmap.png")
+        figures["heatmap"] = out / "time_ratio_heatmap.png"
+    axes = [c for c in r["columns"] if c in NUMERIC]
+    if axes:
+        plots.accuracy_by_axis(r["pairs"], axes, out / "accuracy_by_axis.png")
+        figures["accuracy"] = out / "accuracy_by_axis.png"
+    return figures
+
+
+def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2):
+    """Compute every table, test and figure (figures written to `out`); returns them in a dict."""
+    pairs = load_pairs(search(experiments, tracking_uri), stale_after_s=stale_after_s)
+    out.mkdir(parents=True, exist_ok=True)
+    tests, notes = mcnemar.tests(pairs, out / CACHE, tracking_uri)
+    comparisons = verdicts.comparisons(pairs, tests, margin_pp)
     table = tables.per_config(pairs)
     by_axis, two_way = tables.pivots(pairs)
-    summary = tables.summary(pairs, table)
-    out.mkdir(parents=True, exist_ok=True)
-    figures = {}
-    if pairs.scratchnn_acc.notna().any() or pairs.keras_acc.notna().any():
-        plots.accuracy_vs_lr(pairs, out / "accuracy_vs_lr.png")
-        figures["Test accuracy against learning rate"] = out / "accuracy_vs_lr.png"
-    if two_way.size:
-        plots.ratio_heatmap(two_way, out / "time_ratio_heatmap.png")
-        figures["Time ratio over width × batch size"] = out / "time_ratio_heatmap.png"
-    parent = chosen_run(pairs, summary, run_id)
-    per_class, notes = None, []
-    if parent:
-        with tempfile.TemporaryDirectory() as tmp:
-            matrices, histories, notes = run_details(df, parent, Path(tmp))
+    r = {"experiments": list(experiments), "pairs": pairs, "table": table, "tests": tests, "comparisons": comparisons,
+         "by_axis": by_axis, "two_way": two_way, "columns": config_columns(pairs), "margin_pp": margin_pp,
+         "summary": tables.summary(pairs, table, verdicts.overview(comparisons)), "per_class": None,
+         "hints": {e: view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
+    r["figures"] = _figures(r, out, margin_pp)
+    r["parent"] = chosen_run(pairs, r["summary"], run_id)
+    if r["parent"]:
+        matrices, histories, more = run_details(pairs, r["parent"], out / CACHE, tracking_uri)
+        notes += more
+        record = pairs[pairs.run_id == r["parent"]].iloc[0].to_dict()
+        r["parent_label"] = f"{label(record, r['columns'])}, seed {value_text(record['seed'])}"
         if histories:
-            plots.learning_curves(histories, out / "learning_curves.png", f"run {parent}")
-            figures["Learning curves of the chosen run"] = out / "learning_curves.png"
+            plots.learning_curves(histories, out / "learning_curves.png", r["parent_label"])
+            r["figures"]["curves"] = out / "learning_curves.png"
         if matrices:
             plots.confusion_matrices(matrices, out / "confusion_matrices.png")
-            figures["Confusion matrices of the chosen run"] = out / "confusion_matrices.png"
-            per_class = pd.concat({fw: tables.per_class(C) for fw, C in matrices.items()}, axis=1)
-            per_class.columns = [f"{fw} {name}" for fw, name in per_class.columns]
-    return {"pairs": pairs, "table": table, "by_axis": by_axis, "two_way": two_way, "summary": summary,
-            "parent": parent, "per_class": per_class, "notes": notes, "figures": figures}
+            r["figures"]["confusion"] = out / "confusion_matrices.png"
+            r["per_class"] = display.per_class({fw: tables.per_class(C) for fw, C in matrices.items()})
+    r["notes"] = notes
+    return r
 
 
-def summary_markdown(experiment, r):
-    s = r["summary"]
-    lines = [f"# scratchnn vs Keras: {experiment}", "",
-             f"- configs: {s['configs']} ({s['paired_configs']} with both frameworks finished)",
-             f"- scratchnn faster in {_pct(s['share_faster'])} of configs; at least as accurate in "
-             f"{_pct(s['share_at_least_as_accurate'])}",
-             "- paired runs: " + ", ".join(f"{n} {state}" for state, n in s["paired_runs"].items()),
-             "- failed runs: " + ", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items()) +
-             f"; running: {s['paired_runs']['running']}"]
-    for fw, best in s["best"].items():
-        settings = ", ".join(f"{c}={_fmt(best[c])}" for c in ("depth", "width", "activation", "batch_size", "lr", "optimizer"))
-        lines.append(f"- best {fw}: {100 * best['acc']:.2f}% ({settings})")
-    d = s["delta_distribution"]
-    if d.get("count"):
-        lines.append(f"- Δacc (pp) over configs: min {d['min']:.2f}, median {d['50%']:.2f}, mean {d['mean']:.2f}, max {d['max']:.2f}")
-    return "\n".join(lines)
+def summary(r, report_hint=None):
+    """The summary lines, then where to see the runs (and this report) in the MLflow UI."""
+    lines = display.summary_lines(r["summary"], r["table"], r["columns"], r["margin_pp"])
+    lines += [f"training runs of {e} in the MLflow UI: {hint}" for e, hint in r["hints"].items()]
+    return lines + ([f"this report in the MLflow UI: {report_hint}"] if report_hint else [])
 
 
-def _pct(x):
-    return "n/a" if x != x else f"{100 * x:.0f}%"
-
-
-def sections(experiment, r):
-    """(title, DataFrame or text) in the order the report shows them."""
-    parts = [("Summary", summary_markdown(experiment, r)), ("Per config (mean ± std over seeds)", tables.display(r["table"]))]
-    for axis, pivot in r["by_axis"].items():
-        parts.append((f"By {axis}", pivot))
-    if r["two_way"].size:
-        parts.append(("Time ratio (geometric mean), width × batch size", r["two_way"]))
-    if r["per_class"] is not None:
-        parts.append((f"Per class, run {r['parent']}", r["per_class"].round(4)))
+def sections(r, report_hint=None):
+    """(title, content) in the order the report shows them; see compare/render.py."""
+    columns, fws, figures = r["columns"], r["summary"]["frameworks"], r["figures"]
+    parts = [("Summary", summary(r, report_hint)),
+             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns))]
+    parts += [(title, figures[key]) for key, title in (
+        ("forest", "Δacc per config with its 95% CI (shaded: the equivalence margin)"),
+        ("heatmap", "Time ratio (geometric mean over seeds), width × batch size"),
+        ("accuracy", "Test accuracy by each varying setting")) if key in figures]
+    parts.append(("Per config (mean ± std over seeds)", display.per_config(r["table"], columns, fws)))
+    parts += [(f"By {axis}", display.by_axis(pivot, axis)) for axis, pivot in r["by_axis"].items()]
+    parts += [(f"Time ratio {names.REFERENCE}/{other}, width × batch size", display.two_way(pivot))
+              for other, pivot in r["two_way"].items()]
+    if r["parent"]:
+        parts += [(f"Learning curves: {r['parent_label']}", figures["curves"])] if "curves" in figures else []
+        parts += [(f"Confusion matrices: {r['parent_label']}", figures["confusion"])] if "confusion" in figures else []
+        parts += [(f"Per class: {r['parent_label']}", r["per_class"])] if r["per_class"] is not None else []
+    if len(r["tests"]):
+        parts.append(("McNemar per run", display.mcnemar_runs(r["tests"], r["pairs"], columns)))
     unfinished = tables.unfinished(r["pairs"])
     if len(unfinished):
-        parts.append(("Failed and running paired runs", unfinished))
+        parts.append(("Failed and running runs", display.unfinished(unfinished, columns, fws)))
     if r["notes"]:
-        parts.append(("Notes", "\n".join(f"- {n}" for n in r["notes"])))
-    return parts
+        parts.append(("Notes", r["notes"]))
+    return parts + [("Method", render.method(r["margin_pp"]))]
 
 
-def write(experiment, r, out, formats):
-    written = []
-    parts = sections(experiment, r)
+def _wide(r):
+    """The per-config table with each comparison's statistics as columns `<statistic>_vs_<framework>`."""
+    table = r["table"]
+    for other, rows in r["comparisons"].groupby("vs", sort=False):
+        stats_ = rows.drop(columns="vs").set_index(verdicts.KEYS).add_suffix(f"_vs_{other}")
+        table = table.merge(stats_, left_on=verdicts.KEYS, right_index=True, how="left")
+    return table
+
+
+def _summary_csv(s):
+    return pd.DataFrame([{"vs": other, **o["verdicts"], **{k: v for k, v in o.items() if k != "verdicts"}}
+                         for other, o in s["overview"].items()])
+
+
+def write(r, out, formats, report_hint=None):
+    """Write the chosen formats into `out`; returns the files written (figures excluded)."""
+    title = f"{names.REFERENCE} vs {', '.join(o for o in r['summary']['frameworks'] if o != names.REFERENCE)}: " \
+            f"{', '.join(r['experiments'])}"
+    parts, written = sections(r, report_hint), []
     if "md" in formats:
-        text = "\n\n".join(p if isinstance(p, str) and t == "Summary" else f"## {t}\n\n" +
-                           (p if isinstance(p, str) else markdown_table(p, index=p.index.name is not None))
-                           for t, p in parts)
-        text += "\n\n" + "\n".join(f"![{t}]({f.name})" for t, f in r["figures"].items()) + "\n"
-        (out / "report.md").write_text(text)
+        (out / "report.md").write_text(render.to_markdown(title, parts))
         written.append(out / "report.md")
     if "html" in formats:
-        body = []
-        for title, part in parts:
-            body.append(f"<h2>{html.escape(title)}</h2>")
-            body.append(f"<pre>{html.escape(part)}</pre>" if isinstance(part, str)
-                        else part.to_html(na_rep="n/a", escape=True))
-        for title, path in r["figures"].items():
-            data = base64.b64encode(path.read_bytes()).decode()
-            body.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{data}'>")
-        (out / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
-                                         f"<title>{html.escape(experiment)}</title>"
-                                         "<style>body{font-family:sans-serif} td,th{padding:2px 8px}</style></head><body>"
-                                         + "\n".join(body) + "</body></html>")
+        (out / "report.html").write_text(render.to_html(title, parts, {"Verdicts per config": "verdicts"}))
         written.append(out / "report.html")
     if "csv" in formats:
-        r["table"].to_csv(out / "per_config.csv", index=False)
-        r["pairs"].to_csv(out / "runs.csv", index=False)
-        for axis, pivot in r["by_axis"].items():
-            pivot.to_csv(out / f"by_{axis}.csv")
-        r["two_way"].to_csv(out / "time_ratio_width_x_batch.csv")
-        written += sorted(out.glob("*.csv"))
+        files = {"per_config.csv": _wide(r), "verdicts.csv": r["comparisons"], "summary.csv": _summary_csv(r["summary"]),
+                 "runs.csv": r["pairs"], "mcnemar.csv": r["tests"]}
+        files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r["by_axis"].items()})
+        for name, frame in files.items():
+            frame.to_csv(out / name, index=False)
+        for other, pivot in r["two_way"].items():
+            pivot.to_csv(out / f"time_ratio_width_x_batch_{other}.csv")
+            written.append(out / f"time_ratio_width_x_batch_{other}.csv")
+        written += [out / name for name in files]
     return written
 
 
@@ -193,14 +202,27 @@ def output_folder(experiment, root=REPORTS_ROOT):
     return Path(root) / name
 
 
+def reports_experiment(client, experiments, tracking_uri):
+    """The id of `<experiments>-reports`, created beside the (first) training experiment's artifacts."""
+    name = "+".join(experiments) + "-reports"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = client.get_experiment_by_name(experiments[0]).artifact_location
+    local = not tracking_uri.startswith(("http://", "https://")) and "/" in location
+    sibling = f"{location.rstrip('/').rsplit('/', 1)[0]}/{output_folder(name, '.').name}" if local else None
+    return client.create_experiment(name, artifact_location=sibling)
+
+
 def main(argv=None, reports_root=REPORTS_ROOT):
-    parser = argparse.ArgumentParser(description="scratchnn vs Keras report from an MLflow experiment")
-    parser.add_argument("--experiment", required=True)
+    parser = argparse.ArgumentParser(description=f"{names.REFERENCE} against the other frameworks, from MLflow runs")
+    parser.add_argument("--experiment", action="append", required=True, help="may be given more than once")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     parser.add_argument("--out", type=Path, default=None,
                         help="default: reports/<experiment>/, the name with characters other than [A-Za-z0-9._-] as _")
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
+    parser.add_argument("--margin-pp", type=float, default=0.2, help="equivalence margin for Δacc, percentage points")
     parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S,
                         help="seconds without a heartbeat after which a RUNNING run counts as dead (STALE)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
@@ -208,22 +230,44 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     formats = set(args.format.split(","))
     if not formats <= {"md", "html", "csv"}:
         parser.error(f"--format takes md, html and csv. Received: --format={args.format}")
-    out = args.out or output_folder(args.experiment, reports_root)
+    if not args.margin_pp > 0:
+        parser.error(f"--margin-pp must be > 0. Received: --margin-pp={args.margin_pp}")
+    experiments = list(dict.fromkeys(args.experiment))
+    out = args.out or output_folder("+".join(experiments), reports_root)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(args.tracking_uri)
     try:
-        result = build(args.experiment, args.tracking_uri, out, args.run, args.stale_after)
+        result = build(experiments, args.tracking_uri, out, run_id=args.run, stale_after_s=args.stale_after,
+                       margin_pp=args.margin_pp)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    files = write(args.experiment, result, out, formats)
-    if not args.no_log:
-        experiment_id = mlflow.get_experiment_by_name(args.experiment).experiment_id
-        with mlflow.start_run(experiment_id=experiment_id, run_name="report", tags={"role": "report"}):
-            mlflow.log_artifacts(str(out))
-    print(summary_markdown(args.experiment, result))
+    if args.no_log:
+        files, hint = write(result, out, formats), None
+    else:
+        files, hint = _logged(result, out, formats, args.tracking_uri)
+    print("\n".join(summary(result, hint)))
     print("written: " + ", ".join(str(f) for f in files + list(result["figures"].values())))
     return 0
+
+
+def _logged(result, out, formats, tracking_uri):
+    """Write the report inside a run of the reports experiment, log its files there; (files, UI hint)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment_id = reports_experiment(client, result["experiments"], tracking_uri)
+    run = client.create_run(experiment_id, run_name="report", tags={names.ROLE: names.ROLE_REPORT})
+    run_id, status = run.info.run_id, "FAILED"
+    try:
+        hint = view_hint(tracking_uri, experiment_id)
+        files = write(result, out, formats, hint)
+        client.log_param(run_id, "experiments", ",".join(result["experiments"]))
+        client.log_param(run_id, "margin_pp", result["margin_pp"])
+        for path in files + list(result["figures"].values()):
+            client.log_artifact(run_id, str(path))
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status)
+    return files, hint
 
 
 if __name__ == "__main__":

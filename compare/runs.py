@@ -1,16 +1,18 @@
-"""Load an experiment's runs from MLflow into one row per paired run (parent).
+"""Load experiments' runs from MLflow into one row per parent run (a config and a seed).
 
-`load_pairs` returns a DataFrame with the config columns (params cast back to their
-types), `config_id` (same for seeds of one config), the parent's `status`, `reason` and
-`failed_frameworks`, `state`, and per framework
-`<fw>_acc`, `<fw>_loss`, `<fw>_fit_s`, `<fw>_epoch_s`, `<fw>_status`, `<fw>_reason`.
-Runs from before a key existed get NaN there, never a KeyError.
+`load_pairs` returns a DataFrame with `experiment`, `run_id`, the parent's `status`, `reason`,
+`failed_frameworks`, the config columns of `names.CONFIG_PARAMS` (params cast back to their types),
+every other param under its own key (`optimizer.momentum`, `keras.jit_compile`, ...), `config_id`
+(the same for the seeds of one config), `state`, and per framework present
+`<fw>_acc`, `<fw>_loss`, `<fw>_fit_s`, `<fw>_status`, `<fw>_reason`, `<fw>_run` (the child's id),
+and per framework other than REFERENCE `delta_pp_vs_<fw>` (percentage points) and
+`time_ratio_vs_<fw>` (fit time, REFERENCE / other). Runs from before a key existed get NaN there.
 
-A row is a seed sample for some frameworks (`samples`) only if the parent and those children
-FINISHED. `state` says what became of the whole paired run: "failed" (the parent or a child
-FAILED, KILLED or went STALE), else "running" (the parent or a child still RUNNING), else
-"finished". STALE is a RUNNING run whose `heartbeat` tag (its start for runs from before
-heartbeats) is older than `stale_after_s`: the process that ran it is gone.
+A row is a sample for some frameworks (`samples`) if those children FINISHED and the parent
+FINISHED, or FAILED only because other frameworks failed (its `failed_frameworks` tag). `state`
+says what became of the whole run: "failed" (the parent or a child FAILED, KILLED or went STALE),
+else "running" (the parent or a child still RUNNING), else "finished". STALE is a RUNNING run whose
+heartbeat tag (its start for runs from before heartbeats) is older than `stale_after_s`.
 """
 
 import functools
@@ -21,46 +23,74 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-FRAMEWORKS = ("scratchnn", "keras")
+from experiments import names
+
 LIVE = ("RUNNING", "SCHEDULED")
 STALE_AFTER_S = 300.0  # ten missed heartbeats (runs refresh theirs every ~30 s)
-CONFIG = {  # column: (param, type)
-    "dataset": ("data.name", str), "depth": ("model.depth", int), "width": ("model.width", int),
-    "activation": ("model.activation", str), "batch_size": ("train.batch_size", int),
-    "lr": ("optimizer.lr", float), "optimizer": ("optimizer.name", str), "epochs": ("train.epochs", int),
-    "seed": ("train.seed", int),
-}
-CONFIG_COLUMNS = ["dataset", "depth", "width", "activation", "batch_size", "lr", "optimizer"]
-METRICS = {"acc": "test/acc", "loss": "test/loss", "fit_s": "fit_time_s", "epoch_s": "epoch_time_s"}
+INTEGER = {"depth", "width", "batch_size", "epochs", "seed"}
+NUMBER = {"lr", "dropout", "l2"}
+METRICS = {"acc": names.TEST_ACC, "loss": names.TEST_LOSS, "fit_s": names.FIT_TIME}
+NOT_RUNS = (names.ROLE_REPORT, names.ROLE_BENCHMARK)  # runs in a training experiment that are no config
 
 
 class ReportError(RuntimeError):
-    """The experiment is missing, empty, or holds no paired runs; the message says which."""
+    """An experiment is missing, empty, or holds no paired runs; the message says which."""
 
 
-def search(experiment, tracking_uri=None):
-    """All runs of `experiment` as mlflow.search_runs gives them, report runs left out."""
+def tag(name):
+    return f"tags.{name}"
+
+
+def delta(other):
+    """The column of REFERENCE's accuracy minus `other`'s, in percentage points."""
+    return f"delta_pp_vs_{other}"
+
+
+def ratio(other):
+    """The column of REFERENCE's fit time over `other`'s."""
+    return f"time_ratio_vs_{other}"
+
+
+def frameworks(rows):
+    """The frameworks present in `rows`, in names.FRAMEWORKS order."""
+    return [fw for fw in names.FRAMEWORKS if f"{fw}_status" in rows]
+
+
+def others(rows):
+    """The frameworks REFERENCE is compared against (none if REFERENCE itself is absent)."""
+    present = frameworks(rows)
+    return [fw for fw in present if fw != names.REFERENCE] if names.REFERENCE in present else []
+
+
+def search(experiments, tracking_uri=None):
+    """All runs of the named experiments (a name or a list) as mlflow.search_runs gives them, with
+    an `experiment` column; report and benchmark runs are left out."""
+    experiments = [experiments] if isinstance(experiments, str) else list(experiments)
     client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ReportError(f"no experiment named {experiment!r} in {client.tracking_uri}; there are: {names}")
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    df = mlflow.search_runs([found.experiment_id], max_results=100000)
-    if df.empty:
-        raise ReportError(f"experiment {experiment!r} has no runs")
-    for column in ("tags.role", "tags.framework", "tags.mlflow.parentRunId", "tags.failure_reason", "tags.config_id",
-                   "tags.failed_frameworks", "tags.heartbeat"):
-        if column not in df:
-            df[column] = pd.Series(np.nan, index=df.index, dtype=object)
-    return df[df["tags.role"] != "report"]
+    frames = []
+    for experiment in experiments:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            known = sorted(e.name for e in client.search_experiments())
+            raise ReportError(f"no experiment named {experiment!r} in {client.tracking_uri}; there are: {known}")
+        df = mlflow.search_runs([found.experiment_id], max_results=100000)
+        if df.empty:
+            raise ReportError(f"experiment {experiment!r} has no runs")
+        frames.append(df.assign(experiment=experiment, experiment_id=found.experiment_id))
+    df = pd.concat(frames, ignore_index=True)
+    for name in (names.ROLE, names.FRAMEWORK, names.PARENT, names.FAILURE_REASON, names.CONFIG_ID,
+                 names.FAILED_FRAMEWORKS, names.HEARTBEAT, names.FRAMEWORKS_TAG):
+        if tag(name) not in df:
+            df[tag(name)] = pd.Series(np.nan, index=df.index, dtype=object)
+    return df[~df[tag(names.ROLE)].isin(NOT_RUNS)].reset_index(drop=True)
 
 
-def _cast(series, kind):
-    if kind is str:
-        return series.astype("string")
-    return pd.to_numeric(series, errors="coerce").astype("Int64" if kind is int else float)
+def _cast(series, column):
+    if column in INTEGER | NUMBER:
+        return pd.to_numeric(series, errors="coerce").astype("Int64" if column in INTEGER else float)
+    return series.astype("string")
 
 
 def is_failure(status):
@@ -68,57 +98,137 @@ def is_failure(status):
     return isinstance(status, str) and status not in ("FINISHED",) + LIVE
 
 
-def samples(rows, frameworks=FRAMEWORKS):
-    """The rows that count as seed samples for `frameworks`: the parent and those children FINISHED."""
-    return functools.reduce(operator.and_, [rows[f"{fw}_status"] == "FINISHED" for fw in frameworks],
-                            rows["status"] == "FINISHED")
+def samples(rows, frameworks_=None):
+    """The rows that count as seed samples for `frameworks_` (default: every framework present)."""
+    wanted = list(frameworks_ or frameworks(rows))
+    blamed = rows["failed_frameworks"].map(lambda s: set(s.split(",")) if isinstance(s, str) and s else set())
+    parent_ok = (rows["status"] == "FINISHED") | ((rows["status"] == "FAILED") & blamed.map(bool) &
+                                                  blamed.map(lambda failed: not failed & set(wanted)))
+    return functools.reduce(operator.and_, [rows[f"{fw}_status"] == "FINISHED" for fw in wanted], parent_ok)
 
 
 def with_liveness(df, now=None, stale_after_s=STALE_AFTER_S):
     """`df` with RUNNING runs silent for longer than `stale_after_s` as STALE, with a reason."""
     started = (df["start_time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    beat = pd.to_numeric(df["tags.heartbeat"], errors="coerce").fillna(started)
+    beat = pd.to_numeric(df[tag(names.HEARTBEAT)], errors="coerce").fillna(started)
     silent = (time.time() if now is None else now) - beat
     stale = (df["status"] == "RUNNING") & (silent > stale_after_s)
     df = df.copy()
+    reason = tag(names.FAILURE_REASON)
     df.loc[stale, "status"] = "STALE"
-    df.loc[stale, "tags.failure_reason"] = df.loc[stale, "tags.failure_reason"].fillna(
+    df.loc[stale, reason] = df.loc[stale, reason].fillna(
         silent[stale].map(lambda s: f"no heartbeat for {s:.0f} s: the process running it is gone"))
     return df
 
 
-def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
-    """One row per parent run with both frameworks' results beside its config."""
-    df = with_liveness(df, now, stale_after_s)
-    children = df[df["tags.framework"].isin(FRAMEWORKS)]
-    parents = df[df["tags.framework"].isna() & df["tags.mlflow.parentRunId"].isna()]
-    if parents.empty:
-        raise ReportError("no paired runs (parent runs with scratchnn/keras children) in this experiment")
-    rows = pd.DataFrame({"run_id": parents.run_id.values, "status": parents.status.values,
-                         "reason": parents["tags.failure_reason"].values,
-                         "failed_frameworks": parents["tags.failed_frameworks"].values})
-    for column, (param, kind) in CONFIG.items():
-        values = parents.get(f"params.{param}")
-        if values is None or values.isna().all():  # older runs kept params on the children only
-            by_parent = children.drop_duplicates("tags.mlflow.parentRunId").set_index("tags.mlflow.parentRunId")
-            values = by_parent.get(f"params.{param}", pd.Series(dtype=object)).reindex(parents.run_id)
-        rows[column] = _cast(pd.Series(np.asarray(values, dtype=object)), kind)
-    config_id = parents["tags.config_id"].values
-    fallback = rows[CONFIG_COLUMNS].astype(str).agg("|".join, axis=1)
-    rows["config_id"] = np.where(pd.isna(config_id), fallback, config_id)
-    for fw in FRAMEWORKS:
-        mine = children[children["tags.framework"] == fw].set_index("tags.mlflow.parentRunId")
+def _params(parents, children):
+    """Every param of each parent, taken from its children where the parent has none (older runs)."""
+    columns = [c for c in parents.columns if c.startswith("params.")]
+    own = parents.set_index("run_id")[columns]
+    inherited = children.groupby(tag(names.PARENT))[columns].first().reindex(own.index)
+    merged = own.combine_first(inherited)[columns]
+    return merged.rename(columns=lambda c: c[len("params."):]).reset_index(drop=True)
+
+
+def _config(rows, params):
+    """The typed config columns, the other params by key, and config_id."""
+    by_param = {param: column for column, param in names.CONFIG_PARAMS.items()}
+    for key in (k for k in params.columns if k in by_param or "." in k):  # top-level switches are no config
+        column = by_param.get(key, key)
+        rows[column] = _cast(params[key], column) if key in by_param else params[key].values
+    for column in names.CONFIG_PARAMS:
+        if column not in rows:
+            rows[column] = _cast(pd.Series(np.nan, index=rows.index, dtype=object), column)
+    keys = [c for c in names.CONFIG_PARAMS if c != "seed"]
+    fallback = rows[keys].astype(object).apply(lambda r: "|".join(str(v) for v in r if pd.notna(v)), axis=1)
+    rows["config_id"] = rows["config_id"].fillna(fallback) if len(rows) else rows["config_id"]
+
+
+def _children(rows, children):
+    """Per framework present: status, reason, child id and final metrics of each parent's child."""
+    for fw in names.FRAMEWORKS:
+        mine = children[children[tag(names.FRAMEWORK)] == fw]
+        asked = rows["asked"].fillna("").str.split(",").map(lambda listed, fw=fw: fw in listed)
+        if mine.empty and not asked.any():
+            continue
+        mine = mine.set_index(tag(names.PARENT))
         mine = mine[~mine.index.duplicated(keep="last")].reindex(rows.run_id)
         rows[f"{fw}_status"] = mine["status"].values
-        rows[f"{fw}_reason"] = mine["tags.failure_reason"].values
+        rows[f"{fw}_reason"] = mine[tag(names.FAILURE_REASON)].values
+        rows[f"{fw}_run"] = mine["run_id"].values
         for name, metric in METRICS.items():
             rows[f"{fw}_{name}"] = mine[f"metrics.{metric}"].values if f"metrics.{metric}" in mine else np.nan
-    statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in FRAMEWORKS]
+
+
+def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
+    """One row per parent run: its config beside each framework's results, and the paired differences."""
+    df = with_liveness(df, now, stale_after_s)
+    children = df[df[tag(names.FRAMEWORK)].isin(names.FRAMEWORKS) & df[tag(names.PARENT)].notna()]
+    parents = df[df[tag(names.FRAMEWORK)].isna() & df[tag(names.PARENT)].isna()].sort_values("start_time", kind="stable")
+    if parents.empty:
+        raise ReportError("no paired runs (parent runs with a child per framework) in this experiment")
+    rows = pd.DataFrame({"experiment": parents["experiment"].values, "experiment_id": parents["experiment_id"].values,
+                         "run_id": parents.run_id.values, "status": parents.status.values,
+                         "reason": parents[tag(names.FAILURE_REASON)].values,
+                         "failed_frameworks": parents[tag(names.FAILED_FRAMEWORKS)].values,
+                         "asked": parents[tag(names.FRAMEWORKS_TAG)].values,
+                         "config_id": parents[tag(names.CONFIG_ID)].values})
+    _config(rows, _params(parents, children))
+    _children(rows, children)
+    statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in frameworks(rows)]
     failed = functools.reduce(operator.or_, [s.map(is_failure) for s in statuses])
     running = functools.reduce(operator.or_, [s.isin(LIVE) for s in statuses])
     rows["state"] = np.select([failed, running], ["failed", "running"], "finished")
-    finished = samples(rows)
-    rows["delta_pp"] = np.where(finished, 100 * (rows["scratchnn_acc"] - rows["keras_acc"]), np.nan)
-    rows["time_ratio"] = np.where(finished, rows["scratchnn_fit_s"] / rows["keras_fit_s"], np.nan)
-    rows["epoch_ratio"] = np.where(finished, rows["scratchnn_epoch_s"] / rows["keras_epoch_s"], np.nan)
-    return rows
+    for other in others(rows):
+        ok = samples(rows, [names.REFERENCE, other])
+        reference = rows[f"{names.REFERENCE}_acc"], rows[f"{names.REFERENCE}_fit_s"]
+        rows[delta(other)] = np.where(ok, 100 * (reference[0] - rows[f"{other}_acc"]), np.nan)
+        rows[ratio(other)] = np.where(ok, reference[1] / rows[f"{other}_fit_s"], np.nan)
+    return _ordered(rows)
+
+
+def _ordered(rows):
+    """Rows by experiment (in the order asked for), then by each varying config key, then seed."""
+    keys = {"experiment": rows["experiment"].map({e: i for i, e in enumerate(dict.fromkeys(rows["experiment"]))})}
+    for column in config_columns(rows)[1 if "experiment" in config_columns(rows) else 0:] + ["seed"]:
+        numeric = pd.to_numeric(rows[column], errors="coerce")
+        keys[column] = numeric if numeric.notna().sum() == rows[column].notna().sum() else rows[column].astype(str)
+    order = pd.DataFrame(keys).sort_values(list(keys), kind="stable", na_position="last").index
+    return rows.loc[order].reset_index(drop=True)
+
+
+def config_columns(rows):
+    """The config keys that vary: `experiment` when there are several, each names.CONFIG_PARAMS
+    column (seed aside) with more than one value, then any other param that is constant within
+    every config and varies between the configs of one experiment (e.g. `keras.jit_compile`)."""
+    columns = ["experiment"] if rows["experiment"].nunique() > 1 else []
+    columns += [c for c in names.CONFIG_PARAMS if c != "seed" and rows[c].nunique(dropna=False) > 1]
+    for key in (c for c in rows.columns if "." in c):
+        values = rows[key].astype(str)
+        per_config = values.groupby([rows["experiment"], rows["config_id"]]).nunique()
+        per_experiment = values.groupby(rows["experiment"]).nunique()
+        if per_config.max() == 1 and per_experiment.max() > 1:
+            columns.append(key)
+    return columns
+
+
+def settings(rows, frameworks_=None):
+    """{framework: {param: [distinct values]}} of the params named after a framework (`keras.jit_compile`)."""
+    found = {}
+    for fw in frameworks_ or frameworks(rows):
+        keys = sorted(c for c in rows.columns if c.startswith(f"{fw}."))
+        found.update({fw: {k[len(fw) + 1:]: sorted(rows[k].dropna().astype(str).unique()) for k in keys}} if keys else {})
+    return found
+
+
+def value_text(value):
+    """A config value as a short string: 0.1 not 0.1000, 64 not 64.0, n/a for a missing value."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def label(record, columns):
+    """A config named by its varying keys (`width=64, batch_size=32`); by every config key when none varies."""
+    columns = columns or [c for c in names.CONFIG_PARAMS if c != "seed" and pd.notna(record.get(c))]
+    return ", ".join(f"{c}={value_text(record[c])}" for c in columns)

@@ -1,17 +1,13 @@
-"""Tables from the paired runs: per config (mean ± std over seeds), pivots, summary, per class."""
+"""Tables of numbers from the runs: per config (mean and std over seeds), by sweep axis, width ×
+batch size, the summary, failed runs and per-class scores. compare/render.py turns them into text."""
 
 import numpy as np
 import pandas as pd
 
-from .runs import CONFIG_COLUMNS, FRAMEWORKS, is_failure, samples
+from experiments import names
 
-AXES = ["depth", "width", "activation", "batch_size", "lr", "optimizer"]
-VALUES = {  # per-config column: (pair column, how to average over seeds)
-    "scratchnn_acc": ("scratchnn_acc", "mean"), "keras_acc": ("keras_acc", "mean"),
-    "delta_pp": ("delta_pp", "mean"), "scratchnn_fit_s": ("scratchnn_fit_s", "mean"),
-    "keras_fit_s": ("keras_fit_s", "mean"), "time_ratio": ("time_ratio", "gmean"),
-    "epoch_ratio": ("epoch_ratio", "gmean"),
-}
+from .runs import config_columns, delta, frameworks, is_failure, others, ratio, samples, settings
+from .verdicts import KEYS
 
 
 def gmean(values):
@@ -19,16 +15,12 @@ def gmean(values):
     return float(np.exp(np.log(values).mean())) if len(values) else np.nan
 
 
-def _ok(pairs, fw=None):
-    return samples(pairs, [fw] if fw else FRAMEWORKS)
-
-
 def reasons(row):
-    """Why a paired run (a row of the pairs, as a dict) failed: its parent's status, failed frameworks
+    """Why a run (a row of the pairs, as a dict) failed: its parent's status, failed frameworks
     and reason, and each failed child's status and reason."""
     found = []
-    for who, status, reason in [("parent", row["status"], row["reason"])] + [
-            (fw, row[f"{fw}_status"], row[f"{fw}_reason"]) for fw in FRAMEWORKS]:
+    for who in ["parent"] + [fw for fw in names.FRAMEWORKS if f"{fw}_status" in row]:
+        status, reason = (row["status"], row["reason"]) if who == "parent" else (row[f"{who}_status"], row[f"{who}_reason"])
         if is_failure(status):
             listed = row["failed_frameworks"] if who == "parent" and pd.notna(row["failed_frameworks"]) else None
             found.append(f"{who} {status}" + (f" ({listed} failed)" if listed else "") +
@@ -36,93 +28,82 @@ def reasons(row):
     return found
 
 
+def _framework_values(group, fw):
+    ok = group[samples(group, [fw])]
+    acc, fit = ok[f"{fw}_acc"].astype(float), ok[f"{fw}_fit_s"].astype(float)
+    return {f"{fw}_finished": len(ok), f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
+            f"{fw}_acc_n": int(acc.count()), f"{fw}_fit_s": fit.mean(), f"{fw}_fit_s_n": int(fit.count())}
+
+
 def per_config(pairs):
-    """One row per config: its settings, seeds (failed, running), failures, and mean and std of each value."""
+    """One row per config: experiment, config_id, settings, seeds (failed, running), failures, and per
+    framework the mean and std of test accuracy, the mean fit time, and how many seeds finished."""
+    settings_ = [c for c in names.CONFIG_PARAMS if c != "seed"] + [c for c in pairs.columns if "." in c]
     rows = []
-    for config_id, group in pairs.groupby("config_id", sort=False):
-        row = {c: group[c].iloc[0] for c in CONFIG_COLUMNS}
-        row.update(config_id=config_id, seeds=len(group), failed=int((group["state"] == "failed").sum()),
-                   running=int((group["state"] == "running").sum()))
-        row["failures"] = "; ".join(sorted({r for record in group.to_dict("records") for r in reasons(record)}))
-        for name, (column, how) in VALUES.items():
-            fw = name.split("_")[0] if name.split("_")[0] in FRAMEWORKS else None
-            values = group.loc[_ok(group, fw), column].astype(float)
-            row[f"{name}_finished"] = len(values)
-            row[f"{name}_n"] = int(values.notna().sum())
-            row[name] = gmean(values) if how == "gmean" else values.mean()
-            row[f"{name}_std"] = values.std() if values.notna().sum() > 1 else np.nan
+    for (experiment, config_id), group in pairs.groupby(KEYS, sort=False):
+        row = {"experiment": experiment, "config_id": config_id, **{c: group[c].iloc[0] for c in settings_},
+               "seeds": len(group), "failed": int((group["state"] == "failed").sum()),
+               "running": int((group["state"] == "running").sum()),
+               "failures": "; ".join(sorted({r for record in group.to_dict("records") for r in reasons(record)}))}
+        for fw in frameworks(pairs):
+            row.update(_framework_values(group, fw))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _cell(mean, std, n, finished, running, scale=1.0, digits=2):
-    if finished == 0:
-        return "running" if running else "FAILED"
-    if n == 0 or pd.isna(mean):
-        return "missing"
-    text = f"{mean * scale:.{digits}f}"
-    return text + (f" ± {std * scale:.{digits}f}" if pd.notna(std) else "")
-
-
-def _seeds(n, failed, running):
-    notes = [f"{k} {what}" for k, what in ((failed, "failed"), (running, "running")) if k]
-    return f"{n} ({', '.join(notes)})" if notes else str(n)
-
-
-def display(table):
-    """The per-config table as text cells: mean ± std, `running` where no seed finished yet but one
-    is running, FAILED where none finished, missing where the metric was never logged."""
-    out = table[CONFIG_COLUMNS].copy()
-    out["seeds"] = [_seeds(*counts) for counts in zip(table["seeds"], table["failed"], table["running"])]
-    formats = {"scratchnn_acc": ("scratchnn acc %", 100, 2), "keras_acc": ("keras acc %", 100, 2),
-               "delta_pp": ("Δacc pp", 1, 2), "scratchnn_fit_s": ("scratchnn fit s", 1, 2),
-               "keras_fit_s": ("keras fit s", 1, 2), "time_ratio": ("time ratio", 1, 3),
-               "epoch_ratio": ("epoch ratio", 1, 3)}
-    for name, (label, scale, digits) in formats.items():
-        out[label] = [_cell(m, s, n, f, r, scale, digits) for m, s, n, f, r in
-                      zip(table[name], table[f"{name}_std"], table[f"{name}_n"], table[f"{name}_finished"],
-                          table["running"])]
-    return out
-
-
 def pivots(pairs):
-    """Mean Δacc and geometric-mean time ratio by each sweep axis, and width × batch size."""
-    ok = pairs[_ok(pairs)]
-    by_axis = {axis: ok.groupby(axis).agg(delta_pp=("delta_pp", "mean"), time_ratio_gmean=("time_ratio", gmean),
-                                          runs=("run_id", "count"))
-               for axis in AXES if ok[axis].nunique() > 1}
-    two_way = pd.pivot_table(ok, values="time_ratio", index="width", columns="batch_size", aggfunc=gmean)
+    """({axis: mean Δacc, geometric-mean time ratio and runs by each value} for every varying config
+    key, {other framework: time ratio over width × batch size} when both vary)."""
+    by_axis, two_way = {}, {}
+    for axis in config_columns(pairs):
+        parts = {}
+        for other in others(pairs):
+            ok = pairs[samples(pairs, [names.REFERENCE, other])]
+            grouped = ok.groupby(axis)
+            parts.update({delta(other): grouped[delta(other)].mean(), ratio(other): grouped[ratio(other)].agg(gmean),
+                          f"runs_vs_{other}": grouped["run_id"].count()})
+        if parts:
+            by_axis[axis] = pd.DataFrame(parts)
+    if {"width", "batch_size"} <= set(config_columns(pairs)):
+        for other in others(pairs):
+            ok = pairs[samples(pairs, [names.REFERENCE, other])]
+            two_way[other] = pd.pivot_table(ok, values=ratio(other), index="width", columns="batch_size", aggfunc=gmean)
     return by_axis, two_way
 
 
-def summary(pairs, table):
-    """Shares, best configs, the Δacc distribution, failed runs per framework, and paired runs by state."""
-    done = table[table["time_ratio_n"] > 0]
-    with_delta = table[table["delta_pp_n"] > 0]
-    best = {}
-    for fw in FRAMEWORKS:
-        column = f"{fw}_acc"
-        if table[column].notna().any():
-            row = table.loc[table[column].idxmax()]
-            best[fw] = {**{c: row[c] for c in CONFIG_COLUMNS}, "acc": row[column], "config_id": row["config_id"]}
+def _best(table, fw):
+    column = f"{fw}_acc"
+    if column not in table or not table[column].notna().any():
+        return None
+    row = table.loc[table[column].idxmax()]
+    return {"experiment": row["experiment"], "config_id": row["config_id"], "acc": row[column]}
+
+
+def _fixed(pairs):
+    """The config keys (names.CONFIG_PARAMS, seed aside) with a single value in every run."""
+    return {c: pairs[c].dropna().iloc[0] for c in names.CONFIG_PARAMS
+            if c != "seed" and pairs[c].nunique(dropna=False) == 1 and pairs[c].notna().any()}
+
+
+def summary(pairs, table, overview):
+    """Configs, the verdict overview, best configs, fixed settings, failures and runs by state."""
     return {
         "configs": len(table),
-        "paired_configs": len(done),
-        "share_faster": float((done["time_ratio"] < 1).mean()) if len(done) else np.nan,
-        "share_at_least_as_accurate": float((with_delta["delta_pp"] >= 0).mean()) if len(with_delta) else np.nan,
-        "best": best,
-        "delta_distribution": with_delta["delta_pp"].describe().to_dict(),
-        "failed_runs": {fw: int(pairs[f"{fw}_status"].map(is_failure).sum()) for fw in FRAMEWORKS},
-        "paired_runs": {state: int((pairs["state"] == state).sum()) for state in ("finished", "failed", "running")},
+        "frameworks": frameworks(pairs),
+        "overview": overview,
+        "best": {fw: best for fw in frameworks(pairs) if (best := _best(table, fw))},
+        "fixed": _fixed(pairs),
+        "settings": settings(pairs),
+        "seeds": sorted(pairs["seed"].dropna().astype(int).unique().tolist()),
+        "failed_runs": {fw: int(pairs[f"{fw}_status"].map(is_failure).sum()) for fw in frameworks(pairs)},
+        "runs": {state: int((pairs["state"] == state).sum()) for state in ("finished", "failed", "running")},
     }
 
 
 def unfinished(pairs):
-    """The paired runs that failed or are still running, with their statuses and reasons."""
-    rows = pairs[pairs["state"] != "finished"]
-    out = rows[["config_id", "seed", "run_id", "state", "status"] + [f"{fw}_status" for fw in FRAMEWORKS]].copy()
-    out["reasons"] = ["; ".join(reasons(record)) for record in rows.to_dict("records")]
-    return out.reset_index(drop=True)
+    """The runs that failed or are still running (every column of the pairs), with their reasons."""
+    rows = pairs[pairs["state"] != "finished"].reset_index(drop=True)
+    return rows.assign(reasons=["; ".join(reasons(record)) for record in rows.to_dict("records")])
 
 
 def per_class(confusion):

@@ -1,4 +1,5 @@
-"""compare/: exact cells, pivots and shares from a synthetic MLflow store, then a real tiny sweep."""
+"""compare/: exact cells, pivots and summaries from synthetic MLflow stores, then a real tiny sweep.
+The store helpers here are shared with tests/test_report_*.py."""
 
 import math
 import subprocess
@@ -7,10 +8,12 @@ import time
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
-from compare import report, tables
-from compare.runs import ReportError, load_pairs, search
+from compare import display, report, tables, verdicts
+from compare.runs import ReportError, delta, load_pairs, ratio, search
+from experiments import names
 
 # config: (depth, width, batch_size, lr) -> seeds: (scratchnn acc, keras acc, scratchnn fit, keras fit)
 CONFIGS = {
@@ -29,8 +32,10 @@ def new_experiment(uri, name, root):
 
 
 def params(depth=1, width=32, batch=32, lr=0.1, seed=0, activation="relu"):
-    return {"data.name": "mnist", "model.depth": depth, "model.width": width, "model.activation": activation,
-            "train.batch_size": batch, "optimizer.lr": lr, "optimizer.name": "sgd", "train.seed": seed}
+    """A child's and parent's params (the flattened config) under the names.CONFIG_PARAMS keys."""
+    values = {"dataset": "mnist", "depth": depth, "width": width, "activation": activation, "batch_size": batch,
+              "lr": lr, "optimizer": "sgd", "seed": seed}
+    return {names.CONFIG_PARAMS[k]: v for k, v in values.items()}
 
 
 def tmp_store(tmp_path, name):
@@ -40,11 +45,14 @@ def tmp_store(tmp_path, name):
 
 
 def _log(client, run_id, run_params, values, status):
-    """str values are tags, lists are per-step metrics, numbers metrics; RUNNING leaves the run open."""
+    """*.csv keys are text artifacts, other str values tags, lists per-step metrics, numbers metrics;
+    RUNNING leaves the run open."""
     for key, value in run_params.items():
         client.log_param(run_id, key, value)
     for key, value in values.items():
-        if isinstance(value, str):
+        if key.endswith(".csv"):
+            client.log_text(run_id, value, key)
+        elif isinstance(value, str):
             client.set_tag(run_id, key, value)
         else:
             for step, v in enumerate(value if isinstance(value, list) else [value]):
@@ -55,9 +63,9 @@ def _log(client, run_id, run_params, values, status):
 
 def add_pair(client, experiment, run_params, children, status="FINISHED", **tags):
     """A parent (role=parent, `tags`) ending `status`, a child per {framework: (status, values)}; returns the ids."""
-    ids = {"parent": client.create_run(experiment, tags={"role": "parent", **tags}).info.run_id}
+    ids = {"parent": client.create_run(experiment, tags={names.ROLE: names.ROLE_PARENT, **tags}).info.run_id}
     for fw, (child_status, values) in children.items():
-        tags = {"framework": fw, "mlflow.parentRunId": ids["parent"]}
+        tags = {names.FRAMEWORK: fw, names.PARENT: ids["parent"]}
         ids[fw] = client.create_run(experiment, run_name=fw, tags=tags).info.run_id
         _log(client, ids[fw], run_params, values, child_status)
     _log(client, ids["parent"], run_params, {}, status)
@@ -66,7 +74,7 @@ def add_pair(client, experiment, run_params, children, status="FINISHED", **tags
 
 def done(acc, fit, **values):
     """A FINISHED child's (status, values); acc None: it never logged test/acc."""
-    values = {"test/acc": acc, "fit_time_s": fit, "epoch_time_s": fit / 2, **values}
+    values = {names.TEST_ACC: acc, names.FIT_TIME: fit, names.EPOCH_TIME: fit / 2, **values}
     return "FINISHED", {k: v for k, v in values.items() if v is not None}
 
 
@@ -75,14 +83,14 @@ def make_store(uri, root):
     for config_id, ((depth, width, batch, lr), seeds) in CONFIGS.items():
         for seed, (sn_acc, k_acc, sn_fit, k_fit) in enumerate(seeds):
             children = {fw: ("FAILED", {"failure_reason": DIVERGED}) if acc == "FAILED"
-                        else done(acc, fit, **{"train/loss": [1.0, 0.5]})
+                        else done(acc, fit, **{names.EPOCH_METRICS["loss"]: [1.0, 0.5]})
                         for fw, acc, fit in (("scratchnn", sn_acc, sn_fit), ("keras", k_acc, k_fit))}
             ok = all(status == "FINISHED" for status, _ in children.values())
             ids = add_pair(client, experiment, params(depth, width, batch, lr, seed), children,
                            "FINISHED" if ok else "FAILED", config_id=config_id)
             if config_id == "B":
                 for fw, C in (("scratchnn", [[5, 1], [2, 8]]), ("keras", [[6, 0], [1, 9]])):
-                    client.log_text(ids[fw], "\n".join(",".join(map(str, r)) for r in C), "confusion_matrix.csv")
+                    client.log_text(ids[fw], "\n".join(",".join(map(str, r)) for r in C), names.CONFUSION)
     return experiment
 
 
@@ -97,32 +105,41 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(store):
     pairs = load_pairs(search("synthetic", store))
-    table = tables.per_config(pairs).set_index("config_id")
+    table = tables.per_config(pairs)
     return pairs, table
+
+
+def _by_config(table, shown):
+    shown.index = table["config_id"].tolist()
+    return shown
 
 
 def test_pairs_cast_params_and_join_children(result):
     pairs, _ = result
     assert len(pairs) == 5 and pairs.depth.dtype.name == "Int64" and pairs.lr.dtype == float
+    assert "torch_status" not in pairs  # only the frameworks present get columns
     a = pairs[pairs.config_id == "A"].sort_values("seed")
-    assert a.time_ratio.tolist() == [0.25, 1.0] and a.delta_pp.round(6).tolist() == [-1.0, 1.0]
+    assert a[ratio("keras")].tolist() == [0.25, 1.0] and a[delta("keras")].round(6).tolist() == [-1.0, 1.0]
 
 
 def test_per_config_cells(result):
-    _, table = result
-    shown = tables.display(table.reset_index()).set_index(table.index)
-    assert shown.loc["A", "scratchnn acc %"] == "91.00 ± 1.41"
-    assert shown.loc["A", "keras acc %"] == "91.00 ± 0.00"
-    assert shown.loc["A", "Δacc pp"] == "0.00 ± 1.41"
-    assert shown.loc["A", "time ratio"].startswith("0.500 ± ")  # geometric mean of 0.25 and 1
-    assert shown.loc["A", "seeds"] == "2"
-    assert shown.loc["B", "time ratio"] == "2.000" and shown.loc["B", "Δacc pp"] == "1.00"
-    assert shown.loc["C", "scratchnn acc %"] == "FAILED" and shown.loc["C", "Δacc pp"] == "FAILED"
-    # C's parent FAILED, so its FINISHED keras child is no sample either
-    assert shown.loc["C", "keras acc %"] == "FAILED" and shown.loc["C", "seeds"] == "1 (1 failed)"
-    assert shown.loc["D", "scratchnn acc %"] == "missing" and shown.loc["D", "Δacc pp"] == "missing"
-    assert shown.loc["D", "time ratio"] == "1.000"
-    assert table.loc["C", "failures"] == f"parent FAILED; scratchnn FAILED: {DIVERGED}"
+    pairs, table = result
+    shown = _by_config(table, display.per_config(table, ["depth", "width", "batch_size", "lr"], ["scratchnn", "keras"]))
+    assert list(shown.columns) == ["depth", "width", "batch_size", "lr", "seeds", "scratchnn acc %", "scratchnn fit s",
+                                   "keras acc %", "keras fit s"]
+    assert shown.loc["A", "scratchnn acc %"] == "91.00 ± 1.41" and shown.loc["A", "keras acc %"] == "91.00 ± 0.00"
+    assert shown.loc["A", "seeds"] == "2" and shown.loc["A", "keras fit s"] == "2.50" and shown.loc["A", "lr"] == "0.1"
+    # C's parent FAILED (no failed_frameworks tag), so its FINISHED keras child is no sample either
+    assert shown.loc["C", ["scratchnn acc %", "keras acc %", "seeds"]].tolist() == ["FAILED", "FAILED", "1 (1 failed)"]
+    assert shown.loc["D", "scratchnn acc %"] == "missing" and shown.loc["D", "scratchnn fit s"] == "1.00"
+    assert table.set_index("config_id").loc["C", "failures"] == f"parent FAILED; scratchnn FAILED: {DIVERGED}"
+    comparisons = verdicts.comparisons(pairs)
+    cells = _by_config(comparisons, display.verdicts(comparisons, table, ["width"]))
+    assert set(cells.index) == {"A", "B", "D"}  # C has no pair, D a time ratio but no Δacc
+    assert cells.loc["A", ["Δacc pp", "seeds", "time ratio", "verdict"]].tolist() == ["+0.00", "2", "0.500", "inconclusive"]
+    assert cells.loc["B", ["Δacc pp", "95% CI", "verdict", "time ratio"]].tolist() == ["+1.00", "n/a", "inconclusive (n=1)",
+                                                                                       "2.00"]
+    assert cells.loc["D", ["Δacc pp", "verdict", "time ratio"]].tolist() == ["n/a", "n/a", "1.00"]
 
 
 def test_pivots_and_geometric_mean(result):
@@ -130,23 +147,25 @@ def test_pivots_and_geometric_mean(result):
     by_axis, two_way = tables.pivots(pairs)
     assert set(by_axis) == {"depth", "width", "batch_size", "lr"}
     depth = by_axis["depth"]
-    assert depth.loc[1, "delta_pp"] == pytest.approx(1 / 3)
-    assert depth.loc[1, "time_ratio_gmean"] == pytest.approx(0.5 ** (1 / 3))
-    assert math.isnan(depth.loc[2, "delta_pp"]) and depth.loc[2, "time_ratio_gmean"] == 1.0
-    assert two_way.loc[32, 32] == pytest.approx(0.5) and two_way.loc[64, 128] == 2.0
-    assert two_way.loc[32, 128] == 1.0 and math.isnan(two_way.loc[64, 32])
+    assert depth.loc[1, delta("keras")] == pytest.approx(1 / 3)
+    assert depth.loc[1, ratio("keras")] == pytest.approx(0.5 ** (1 / 3))
+    assert math.isnan(depth.loc[2, delta("keras")]) and depth.loc[2, ratio("keras")] == 1.0
+    grid = two_way["keras"]
+    assert grid.loc[32, 32] == pytest.approx(0.5) and grid.loc[64, 128] == 2.0
+    assert grid.loc[32, 128] == 1.0 and math.isnan(grid.loc[64, 32])
     assert tables.gmean([2, 8]) == pytest.approx(4.0)
+    assert display.by_axis(depth, "depth").columns.tolist() == ["depth", "Δacc pp vs keras", "time ratio vs keras",
+                                                                "runs vs keras"]
 
 
-def test_summary_shares_best_and_failures(result):
+def test_summary_best_and_failures(result):
     pairs, table = result
-    s = tables.summary(pairs, table.reset_index())
-    assert s["configs"] == 4 and s["paired_configs"] == 3
-    assert s["share_faster"] == pytest.approx(1 / 3)
-    assert s["share_at_least_as_accurate"] == 1.0
+    s = tables.summary(pairs, table, verdicts.overview(verdicts.comparisons(pairs)))
+    assert s["configs"] == 4 and s["frameworks"] == ["scratchnn", "keras"]
     assert s["best"]["scratchnn"]["config_id"] == "B" and s["best"]["keras"]["config_id"] == "B"
-    assert s["failed_runs"] == {"scratchnn": 1, "keras": 0}
-    assert s["delta_distribution"]["count"] == 2 and s["delta_distribution"]["max"] == pytest.approx(1.0)
+    assert s["failed_runs"] == {"scratchnn": 1, "keras": 0} and s["runs"] == {"finished": 4, "failed": 1, "running": 0}
+    assert s["overview"]["keras"]["verdicts"]["inconclusive (n=1)"] == 1 and s["overview"]["keras"]["configs"] == 3
+    assert s["fixed"] == {"dataset": "mnist", "activation": "relu", "optimizer": "sgd"}
 
 
 def test_per_class_precision_recall_f1():
@@ -156,21 +175,37 @@ def test_per_class_precision_recall_f1():
     assert pc.f1[0] == pytest.approx(2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6)) and pc.support.tolist() == [6, 10]
 
 
-def test_cli_writes_every_file_and_logs_a_report_run(store, tmp_path, capsys):
+def test_cli_writes_every_file_and_logs_the_report_in_its_own_experiment(store, tmp_path, capsys):
     assert report.main(["--experiment", "synthetic", "--tracking-uri", store, "--out", str(tmp_path)]) == 0
-    names = {p.name for p in tmp_path.iterdir()}
-    assert {"report.md", "report.html", "per_config.csv", "runs.csv", "by_depth.csv", "time_ratio_width_x_batch.csv",
-            "accuracy_vs_lr.png", "time_ratio_heatmap.png", "learning_curves.png", "confusion_matrices.png"} <= names
+    names_ = {p.name for p in tmp_path.iterdir()}
+    assert {"report.md", "report.html", "per_config.csv", "verdicts.csv", "summary.csv", "mcnemar.csv", "runs.csv",
+            "by_depth.csv", "time_ratio_width_x_batch_keras.csv", "forest_delta_acc.png", "accuracy_by_axis.png",
+            "time_ratio_heatmap.png", "learning_curves.png", "confusion_matrices.png"} <= names_
     md = (tmp_path / "report.md").read_text()
-    assert "scratchnn faster in 33% of configs; at least as accurate in 100%" in md
-    assert "| 0     | 0.7143" in md  # per-class precision of class 0 for the best run (B)
+    assert "## Per class: depth=1, width=64, batch_size=128, lr=0.1, seed 0" in md  # the best run (B), by its config
+    assert "| 0     | 71.43" in md  # its per-class precision of class 0, in %
     html = (tmp_path / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "FAILED" in html
-    runs = mlflow.search_runs(experiment_names=["synthetic"])
-    assert (runs["tags.role"] == "report").sum() == 1
-    assert "failed runs: scratchnn 1, keras 0; running: 0" in capsys.readouterr().out
+    assert html.count("data:image/png;base64,") == 5 and "FAILED" in html and "<pre>" not in html
+    client = mlflow.MlflowClient(store)
+    training = mlflow.search_runs(experiment_names=["synthetic"])
+    assert (training[f"tags.{names.ROLE}"] == names.ROLE_REPORT).sum() == 0  # never among the training runs
+    reports = client.get_experiment_by_name("synthetic-reports")
+    logged = mlflow.search_runs([reports.experiment_id])
+    assert len(logged) == 1 and logged.status[0] == "FINISHED"
+    assert {a.path for a in client.list_artifacts(logged.run_id[0])} >= {"report.html", "verdicts.csv", "forest_delta_acc.png"}
+    assert not any(a.path.startswith(report.CACHE) for a in client.list_artifacts(logged.run_id[0]))
     store_root = Path(store[len("sqlite:///"):]).parent.as_uri()
-    assert runs.artifact_uri.str.startswith(store_root + "/").all()  # the report's artifacts too: none in ./mlruns
+    assert logged.artifact_uri.str.startswith(store_root + "/").all()  # the report's artifacts too: none in ./mlruns
+    out = capsys.readouterr().out
+    assert "failed runs: scratchnn 1, keras 0" in out
+    url = f"http://127.0.0.1:5000/#/experiments/{reports.experiment_id}?workflowType=machine_learning"
+    assert f"this report in the MLflow UI: start `" in out and f"ui --backend-store-uri {store}`, then open {url}" in out
+
+
+def test_view_hint_points_at_the_runs_table():
+    assert report.view_hint("http://host:5000/", "7") == "open http://host:5000/#/experiments/7?workflowType=machine_learning"
+    assert report.view_hint("sqlite:////x/m.db", "3").endswith(
+        "ui --backend-store-uri sqlite:////x/m.db`, then open http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning")
 
 
 def test_missing_and_empty_experiments_give_a_message(store, tmp_path, capsys):
@@ -182,13 +217,13 @@ def test_missing_and_empty_experiments_give_a_message(store, tmp_path, capsys):
 
 
 def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
-    """Two real paired runs (two widths) through train_pair, then the report."""
+    """Two real runs (two widths) through the training entry point, then the report."""
     import warnings
 
     from hydra import compose, initialize_config_dir
 
     from experiments.config import CONF_DIR, register_configs
-    from experiments.pair import train_pair
+    from experiments.runner import train_config
 
     register_configs()
     uri = f"sqlite:///{tmp_path / 'm.db'}"
@@ -200,42 +235,48 @@ def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
                     f"data.dir={data_root}", "data.train_size=1000", "data.val_size=200", "data.test_size=500",
                     "train.epochs=1", "train.warmup_steps=1", "train.verbose=false", f"model.width={width}",
                     f"mlflow.tracking_uri={uri}", "mlflow.experiment=tiny"])
-            train_pair(cfg, name=f"width={width}")
-    assert report.main(["--experiment", "tiny", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
-    per_config = (tmp_path / "r" / "per_config.csv").read_text()
-    assert per_config.count("\n") == 3 and (tmp_path / "r" / "confusion_matrices.png").stat().st_size > 1000
+            train_config(cfg, name=f"width={width}")
+    r = report.build(["tiny"], uri, tmp_path / "r")
+    assert r["tests"]["n_test"].tolist() == [500, 500]  # McNemar from the real predictions.csv
+    assert r["columns"] == ["width"] and set(r["figures"]) >= {"curves", "confusion", "forest", "accuracy"}
+    assert "keras" in r["summary"]["settings"] and "jit_compile" in r["summary"]["settings"]["keras"]
+    assert report.main(["--experiment", "tiny", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
+    assert (tmp_path / "r" / "per_config.csv").read_text().count("\n") == 3
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "- keras execution: jit_compile=" in md and "no config has 2 seeds or more" in md
 
 
 def test_old_runs_without_parent_params_or_config_tags(tmp_path):
-    """Runs logged before parents carried params and config_id still pair up, taking the children's params."""
+    """Runs logged before parents carried params, roles and config_id still pair up, with the children's params."""
     uri, client, experiment = tmp_store(tmp_path, "old")
     parent = client.create_run(experiment, run_name="old-style")
     for fw, acc in (("scratchnn", 0.9), ("keras", 0.8)):
-        child = client.create_run(experiment, tags={"framework": fw, "mlflow.parentRunId": parent.info.run_id})
-        for key, value in {"model.depth": 2, "model.width": 64, "model.activation": "tanh", "train.batch_size": 32,
-                           "optimizer.lr": 0.05, "optimizer.name": "sgd", "data.name": "mnist"}.items():
+        child = client.create_run(experiment, tags={names.FRAMEWORK: fw, names.PARENT: parent.info.run_id})
+        for key, value in params(depth=2, width=64, activation="tanh", lr=0.05).items():
             client.log_param(child.info.run_id, key, value)
-        client.log_metric(child.info.run_id, "test/acc", acc)
-        client.log_metric(child.info.run_id, "fit_time_s", 2.0 if fw == "scratchnn" else 4.0)
+        client.log_metric(child.info.run_id, names.TEST_ACC, acc)
+        client.log_metric(child.info.run_id, names.FIT_TIME, 2.0 if fw == "scratchnn" else 4.0)
         client.set_terminated(child.info.run_id, "FINISHED")
     client.set_terminated(parent.info.run_id, "FINISHED")
     pairs = load_pairs(search("old", uri))
     row = pairs.iloc[0]
     assert (row.depth, row.width, row.activation, row.lr) == (2, 64, "tanh", 0.05)
-    assert row.delta_pp == pytest.approx(10.0) and row.time_ratio == 0.5 and row.config_id == "mnist|2|64|tanh|32|0.05|sgd"
-    shown = tables.display(tables.per_config(pairs))
-    assert shown["epoch ratio"].iloc[0] == "missing" and shown["time ratio"].iloc[0] == "0.500"
+    assert row[delta("keras")] == pytest.approx(10.0) and row[ratio("keras")] == 0.5
+    assert row.config_id == "mnist|2|64|tanh|32|0.05|sgd"
+    r = report.build(["old"], uri, tmp_path / "r")  # no predictions.csv: a note, no McNemar
+    assert r["comparisons"]["mcnemar_runs"].tolist() == [0] and any("no predictions.csv" in n for n in r["notes"])
 
 
 def _report(uri, experiment):
     """The store's pairs, per-config table and displayed cells (indexed by config_id)."""
     pairs = load_pairs(search(experiment, uri))
     table = tables.per_config(pairs)
-    return pairs, table.set_index("config_id"), tables.display(table).set_index(table["config_id"])
+    shown = display.per_config(table, [], ["scratchnn", "keras"])
+    return pairs, table.set_index("config_id"), _by_config(table, shown)
 
 
 def test_running_runs_are_shown_running_not_failed(tmp_path, capsys):
-    beat = {"heartbeat": f"{time.time():.0f}"}  # a live run's, refreshed every ~30 s
+    beat = {names.HEARTBEAT: f"{time.time():.0f}"}  # a live run's, refreshed every ~30 s
     uri, client, experiment = tmp_store(tmp_path, "live")
     add_pair(client, experiment, params(seed=0), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)}, config_id="A")
     add_pair(client, experiment, params(seed=1), {"scratchnn": done(0.5, 1.0), "keras": ("RUNNING", beat)},
@@ -243,25 +284,24 @@ def test_running_runs_are_shown_running_not_failed(tmp_path, capsys):
     add_pair(client, experiment, params(width=64), {"scratchnn": ("RUNNING", {})}, "RUNNING", config_id="B")
     pairs, table, shown = _report(uri, "live")
     assert shown.loc["A", "seeds"] == "2 (1 running)" and shown.loc["A", "scratchnn acc %"] == "90.00"
-    assert shown.loc["A", "time ratio"] == "0.500" and table.loc["A", "failures"] == ""
-    assert shown.loc["B", "seeds"] == "1 (1 running)"
-    assert shown.loc["B", ["scratchnn acc %", "keras acc %", "Δacc pp"]].tolist() == ["running"] * 3
-    s = tables.summary(pairs, table.reset_index())
-    assert s["failed_runs"] == {"scratchnn": 0, "keras": 0} and s["paired_runs"]["running"] == 2
+    assert table.loc["A", "failures"] == "" and shown.loc["B", "seeds"] == "1 (1 running)"
+    assert shown.loc["B", ["scratchnn acc %", "keras acc %", "keras fit s"]].tolist() == ["running"] * 3
+    s = tables.summary(pairs, table.reset_index(), {})
+    assert s["failed_runs"] == {"scratchnn": 0, "keras": 0} and s["runs"]["running"] == 2
     assert report.main(["--experiment", "live", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
-    assert "failed runs: scratchnn 0, keras 0; running: 2" in capsys.readouterr().out
+    assert "runs: 1 finished, 0 failed, 2 running; failed runs: scratchnn 0, keras 0" in capsys.readouterr().out
     # an hour later without a heartbeat (or, for runs from before heartbeats, since their start) they are dead
     later = load_pairs(search("live", uri), now=time.time() + 3600)
     assert later.state.tolist().count("failed") == 2 and later.keras_status.tolist().count("STALE") == 1
     assert later.keras_reason.str.startswith("no heartbeat for").sum() == 1
 
 
-def test_only_finished_pairs_of_finished_parents_are_samples(tmp_path):
+def test_finished_children_of_finished_parents_are_samples(tmp_path):
     uri, client, experiment = tmp_store(tmp_path, "parents")
     add_pair(client, experiment, params(seed=0), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)}, config_id="A")
     add_pair(client, experiment, params(seed=1), {"scratchnn": done(0.5, 4.0), "keras": done(0.6, 1.0)}, "KILLED",
              config_id="A", failure_reason="Interrupted: SIGTERM")
-    diverged = ("FAILED", {"failure_reason": DIVERGED})
+    diverged = ("FAILED", {names.FAILURE_REASON: DIVERGED})
     add_pair(client, experiment, params(seed=2), {"scratchnn": done(0.3, 4.0), "keras": diverged}, "FAILED",
              config_id="A", failure_reason="ExperimentFailed: keras failed", failed_frameworks="keras")
     add_pair(client, experiment, params(width=64), {}, "FAILED", config_id="B", failure_reason="ConfigError: bad width")
@@ -270,19 +310,23 @@ def test_only_finished_pairs_of_finished_parents_are_samples(tmp_path):
     client.delete_run(deleted)  # soft-deleted: not in the report at all
     pairs, table, shown = _report(uri, "parents")
     assert deleted not in set(pairs.run_id) and set(table.index) == {"A", "B"}
-    assert shown.loc["A", "seeds"] == "3 (2 failed)" and shown.loc["A", "scratchnn acc %"] == "90.00"
-    assert shown.loc["A", "keras acc %"] == "80.00" and shown.loc["A", "time ratio"] == "0.500"
+    # seed 2's parent FAILED because keras diverged: its FINISHED scratchnn child is still a scratchnn sample
+    assert shown.loc["A", "seeds"] == "3 (2 failed)" and shown.loc["A", "scratchnn acc %"] == "60.00 ± 42.43"
+    assert shown.loc["A", "keras acc %"] == "80.00" and table.loc["A", "scratchnn_finished"] == 2
     assert table.loc["A", "failures"] == ("keras FAILED: TrainingDiverged: loss=nan; "
                                           "parent FAILED (keras failed): ExperimentFailed: keras failed; "
                                           "parent KILLED: Interrupted: SIGTERM")
     assert shown.loc["B", "seeds"] == "1 (1 failed)" and shown.loc["B", "scratchnn acc %"] == "FAILED"
     assert table.loc["B", "failures"] == "parent FAILED: ConfigError: bad width"
     by_axis, two_way = tables.pivots(pairs)
-    assert by_axis == {} and two_way.to_numpy().tolist() == [[0.5]]
-    s = tables.summary(pairs, table.reset_index())
-    assert s["best"]["scratchnn"]["acc"] == 0.9 and s["paired_configs"] == 1 and s["share_faster"] == 1.0
-    assert s["failed_runs"] == {"scratchnn": 0, "keras": 1}
-    assert s["paired_runs"] == {"finished": 1, "failed": 3, "running": 0}
+    assert list(by_axis) == ["width"] and two_way == {}  # batch size does not vary
+    comparisons = verdicts.comparisons(pairs)
+    assert comparisons[["config_id", "n", "time_ratio"]].values.tolist() == [["A", 1, 0.5]]
+
+
+def test_markdown_cells_escape_pipes():
+    frame = display.configs(pd.DataFrame({"activation": ["a|b"]}), ["activation"])
+    assert "| a\\|b " in report.render.markdown_table(frame)
 
 
 def test_html_escapes_experiment_name_params_and_reasons(tmp_path):
@@ -292,7 +336,7 @@ def test_html_escapes_experiment_name_params_and_reasons(tmp_path):
     add_pair(client, experiment, params(seed=1, activation=script), {}, "FAILED", failure_reason=script)
     assert report.main(["--experiment", script, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
     html = (tmp_path / "r" / "report.html").read_text()
-    assert "<title>&lt;script&gt;" in html and html.count("&lt;script&gt;alert(1)") >= 4
+    assert "<title>scratchnn vs keras: &lt;script&gt;" in html and html.count("&lt;script&gt;alert(1)") >= 4
     assert "<script" not in html.lower()
 
 
@@ -306,11 +350,11 @@ def test_default_output_folder_stays_inside_the_reports_root(tmp_path):
     assert all(report.output_folder(name, root).parent == root for name in (".", "..", "", "/etc", "..\\.."))
 
 
-def test_importing_compare_loads_no_training_code_hydra_or_tensorflow():
-    code = ("import sys, compare.report; print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras'}))")
+def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow():
+    code = ("import sys, compare.report; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(report.__file__).parents[1], capture_output=True,
                          text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "['experiments', 'experiments.names']"
     from experiments.config import DEFAULT_TRACKING_URI  # the default compare computes for itself
     assert report.DEFAULT_TRACKING_URI == DEFAULT_TRACKING_URI

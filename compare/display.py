@@ -1,0 +1,178 @@
+"""Numbers as the report shows them: accuracy in % with 2 decimals, times and ratios with 3
+significant digits, p-values in scientific notation, config values as set. Every function returns
+plain strings or DataFrames of strings (no index), ready for compare/render.py."""
+
+import pandas as pd
+
+from experiments import names
+
+from . import stats
+from .runs import label, value_text
+from .verdicts import KEYS
+
+
+def pct(x):
+    return "n/a" if pd.isna(x) else f"{100 * x:.2f}"
+
+
+def sig3(x):
+    """3 significant digits, trailing zeros kept (2.00, 0.500); no exponent below 1000."""
+    if pd.isna(x):
+        return "n/a"
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:#.3g}"
+
+
+def pp(x):
+    return "n/a" if pd.isna(x) else f"{x:+.2f}"
+
+
+def pvalue(p):
+    return "n/a" if pd.isna(p) else f"{p:.2e}"
+
+
+def interval(low, high, fmt):
+    return "n/a" if pd.isna(low) else f"[{fmt(low)}, {fmt(high)}]"
+
+
+def configs(table, columns):
+    """The config columns of `table` as text: the varying keys, else one `config` column naming all."""
+    if columns:
+        return pd.DataFrame({c: table[c].map(value_text).tolist() for c in columns})
+    return pd.DataFrame({"config": [label(r, []) for r in table.to_dict("records")]})
+
+
+def _result(mean, extra, counts):
+    """A per-config cell: FAILED or running when no seed finished, missing when never logged."""
+    finished, n, running = counts
+    if finished == 0:
+        return "running" if running else "FAILED"
+    return "missing" if n == 0 or pd.isna(mean) else mean + extra
+
+
+def seeds(n, failed, running):
+    notes = [f"{k} {what}" for k, what in ((failed, "failed"), (running, "running")) if k]
+    return f"{n} ({', '.join(notes)})" if notes else str(n)
+
+
+def per_config(table, columns, frameworks):
+    """Config, seeds, and per framework test accuracy % (mean ± std over seeds) and mean fit time."""
+    out = configs(table, columns)
+    out["seeds"] = [seeds(*c) for c in zip(table["seeds"], table["failed"], table["running"])]
+    for fw in frameworks:
+        rows = table.to_dict("records")
+        out[f"{fw} acc %"] = [_result(pct(r[f"{fw}_acc"]), "" if pd.isna(r[f"{fw}_acc_std"]) else
+                                      f" ± {pct(r[f'{fw}_acc_std'])}", (r[f"{fw}_finished"], r[f"{fw}_acc_n"], r["running"]))
+                              for r in rows]
+        out[f"{fw} fit s"] = [_result(sig3(r[f"{fw}_fit_s"]), "", (r[f"{fw}_finished"], r[f"{fw}_fit_s_n"], r["running"]))
+                              for r in rows]
+    return out
+
+
+def _mcnemar(row):
+    if not row["mcnemar_runs"]:
+        return "n/a"
+    if row["mcnemar_runs"] == 1:
+        return pvalue(row["mcnemar_max"])
+    return f"≤ {pvalue(row['mcnemar_max'])} ({row['mcnemar_below']}/{row['mcnemar_runs']} < {stats.ALPHA:g})"
+
+
+def verdicts(comparisons, table, columns):
+    """The verdict table: config, framework compared, seeds, Δacc (REFERENCE − other) with its CI, the
+    Holm-adjusted p-values, McNemar's p (the largest over seeds, and how many are below ALPHA), the
+    verdict and the time ratio (REFERENCE / other) with its CI."""
+    merged = comparisons.merge(table, on=KEYS, how="left", suffixes=("", "_config"))
+    out = configs(merged, columns)
+    rows = merged.to_dict("records")
+    out["vs"] = merged["vs"].tolist()
+    out["seeds"] = merged["n"].astype(int).astype(str).tolist()
+    out["Δacc pp"] = [pp(r["delta_pp"]) for r in rows]
+    out["95% CI"] = [interval(r["delta_lo"], r["delta_hi"], pp) for r in rows]
+    out["p diff (Holm)"] = [pvalue(r["p_diff_holm"]) for r in rows]
+    out["p equiv (Holm)"] = [pvalue(r["p_tost_holm"]) for r in rows]
+    out["McNemar p"] = [_mcnemar(r) for r in rows]
+    out["verdict"] = ["n/a" if pd.isna(r["verdict"]) else r["verdict"] for r in rows]
+    out["time ratio"] = [sig3(r["time_ratio"]) for r in rows]
+    out["ratio 95% CI"] = [interval(r["ratio_lo"], r["ratio_hi"], sig3) for r in rows]
+    return out
+
+
+def by_axis(pivot, axis):
+    """A by-axis pivot as text: the axis value, then Δacc, time ratio and runs per framework compared."""
+    out = pd.DataFrame({axis: [value_text(v) for v in pivot.index]})
+    for column in pivot.columns:
+        kind, other = column.rsplit("_vs_", 1)
+        fmt = {"delta_pp": pp, "time_ratio": sig3}.get(kind, lambda v: str(int(v)) if pd.notna(v) else "0")
+        title = {"delta_pp": f"Δacc pp vs {other}", "time_ratio": f"time ratio vs {other}"}.get(kind, f"runs vs {other}")
+        out[title] = [fmt(v) for v in pivot[column]]
+    return out
+
+
+def two_way(pivot):
+    """Width × batch size as text, the width a plain first column."""
+    out = pd.DataFrame({"width \\ batch size": [value_text(v) for v in pivot.index]})
+    for column in pivot.columns:
+        out[value_text(column)] = [sig3(v) for v in pivot[column]]
+    return out
+
+
+def per_class(tables):
+    """{framework: per-class table} side by side: precision, recall and F1 in %, support."""
+    out = pd.DataFrame({"class": next(iter(tables.values())).index.astype(str)})
+    for fw, t in tables.items():
+        for column in ("precision", "recall", "f1"):
+            out[f"{fw} {column} %"] = [pct(v) for v in t[column]]
+        out[f"{fw} support"] = t["support"].astype(str).tolist()
+    return out
+
+
+def mcnemar_runs(tests, pairs, columns):
+    """Per run: its config, seed, the framework compared, b, c, test images and McNemar's p."""
+    merged = tests.merge(pairs, on="run_id", how="left")
+    out = configs(merged, columns)
+    out["seed"] = merged["seed"].map(value_text).tolist()
+    out["vs"] = merged["vs"].tolist()
+    out[f"only {names.REFERENCE} right"] = merged["b"].astype(str).tolist()
+    out["only other right"] = merged["c"].astype(str).tolist()
+    out["test images"] = merged["n_test"].astype(str).tolist()
+    out["McNemar p"] = [pvalue(p) for p in merged["p"]]
+    return out
+
+
+def unfinished(rows, columns, frameworks):
+    """The failed and running runs: config, seed, run id, state, statuses and reasons."""
+    out = configs(rows, columns)
+    for column in ["seed", "run_id", "state", "status"] + [f"{fw}_status" for fw in frameworks] + ["reasons"]:
+        out[column.replace("_", " ")] = rows[column].map(value_text).tolist()
+    return out
+
+
+def _find(table, best):
+    return table[(table["experiment"] == best["experiment"]) & (table["config_id"] == best["config_id"])].iloc[0]
+
+
+def summary_lines(s, table, columns, margin_pp):
+    """The summary, verdict counts and overall time ratios first, as one line per fact."""
+    lines = []
+    for other, o in s["overview"].items():
+        counts = ", ".join(f"{n} {v}" for v, n in o["verdicts"].items())
+        lines.append(f"{names.REFERENCE} vs {other}: {counts} (of {o['configs']} configs)")
+        lines.append(f"time ratio {names.REFERENCE}/{other} (fit time, < 1: {names.REFERENCE} faster): "
+                     f"{sig3(o['time_ratio'])}, 95% CI {interval(o['ratio_lo'], o['ratio_hi'], sig3)} "
+                     f"over {o['ratio_configs']} configs")
+    if s["overview"]:
+        family = next(iter(s["overview"].values()))["family"]
+        lines.append(f"verdicts: equivalence margin ±{margin_pp:g} pp, α = {stats.ALPHA:g}, " +
+                     (f"p-values Holm-adjusted over the {family} comparisons with ≥ 2 seeds (see Method)" if family else
+                      "no config has 2 seeds or more: run more seeds for a verdict (see Method)"))
+    else:
+        lines.append(f"no comparison: no config has {names.REFERENCE} and another framework both finished")
+    lines.append(f"configs: {s['configs']}; seeds: {', '.join(map(str, s['seeds'])) or 'n/a'}; runs: " +
+                 ", ".join(f"{n} {state}" for state, n in s["runs"].items()) + "; failed runs: " +
+                 (", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items()) or "none"))
+    if s["fixed"]:
+        lines.append("fixed: " + ", ".join(f"{k}={value_text(v)}" for k, v in s["fixed"].items()))
+    for fw, found in s["settings"].items():
+        lines.append(f"{fw} execution: " + ", ".join(f"{k}={'/'.join(v)}" for k, v in found.items()))
+    for fw, best in s["best"].items():
+        lines.append(f"best {fw}: {pct(best['acc'])}% ({label(_find(table, best).to_dict(), columns)})")
+    return lines
