@@ -1,0 +1,99 @@
+"""compare.report's output: files, the reports experiment, MLflow UI hints, escaping, folders, imports."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from compare import display, render, report
+from compare.runs import ReportError, search
+from experiments import names
+from test_compare import add_pair, done, make_store, new_experiment, params, tmp_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The synthetic store of test_compare: configs A to D, one with a failed run, B with confusion matrices."""
+    root = tmp_path_factory.mktemp("output")
+    make_store(f"sqlite:///{root / 'm.db'}", root)
+    return f"sqlite:///{root / 'm.db'}"
+
+
+def test_cli_writes_every_file_and_logs_the_report_in_its_own_experiment(store, tmp_path, capsys):
+    assert report.main(["--experiment", "synthetic", "--tracking-uri", store, "--out", str(tmp_path)]) == 0
+    names_ = {p.name for p in tmp_path.iterdir()}
+    assert {"report.md", "report.html", "per_config.csv", "verdicts.csv", "summary.csv", "mcnemar.csv", "runs.csv",
+            "by_depth.csv", "time_ratio_width_x_batch_keras.csv", "forest_delta_acc.png", "accuracy_by_axis.png",
+            "time_ratio_heatmap.png", "learning_curves.png", "confusion_matrices.png"} <= names_
+    md = (tmp_path / "report.md").read_text()
+    assert "## Per class: depth=1, width=64, batch_size=128, lr=0.1, seed 0" in md  # the best run (B), by its config
+    assert "| 0     | 71.43" in md  # its per-class precision of class 0, in %
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and "FAILED" in html and "<pre>" not in html
+    client = mlflow.MlflowClient(store)
+    training = mlflow.search_runs(experiment_names=["synthetic"])
+    assert (training[f"tags.{names.ROLE}"] == names.ROLE_REPORT).sum() == 0  # never among the training runs
+    reports = client.get_experiment_by_name("synthetic-reports")
+    logged = mlflow.search_runs([reports.experiment_id])
+    assert len(logged) == 1 and logged.status[0] == "FINISHED"
+    assert {a.path for a in client.list_artifacts(logged.run_id[0])} >= {"report.html", "verdicts.csv", "forest_delta_acc.png"}
+    assert not any(a.path.startswith(report.CACHE) for a in client.list_artifacts(logged.run_id[0]))
+    store_root = Path(store[len("sqlite:///"):]).parent.as_uri()
+    assert logged.artifact_uri.str.startswith(store_root + "/").all()  # the report's artifacts too: none in ./mlruns
+    out = capsys.readouterr().out
+    assert "failed runs: scratchnn 1, keras 0" in out
+    url = f"http://127.0.0.1:5000/#/experiments/{reports.experiment_id}?workflowType=machine_learning"
+    assert "this report in the MLflow UI: start `" in out and f"ui --backend-store-uri {store}`, then open {url}" in out
+
+
+def test_view_hint_points_at_the_runs_table():
+    assert report.view_hint("http://host:5000/", "7") == "open http://host:5000/#/experiments/7?workflowType=machine_learning"
+    assert report.view_hint("sqlite:////x/m.db", "3").endswith(
+        "ui --backend-store-uri sqlite:////x/m.db`, then open http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning")
+
+
+def test_missing_and_empty_experiments_give_a_message(store, tmp_path, capsys):
+    assert report.main(["--experiment", "nope", "--tracking-uri", store, "--out", str(tmp_path)]) == 1
+    assert "no experiment named 'nope'" in capsys.readouterr().err
+    new_experiment(store, "empty", tmp_path)
+    with pytest.raises(ReportError, match="has no runs"):
+        search("empty", store)
+
+
+def test_markdown_cells_escape_pipes():
+    frame = display.configs(pd.DataFrame({"activation": ["a|b"]}), ["activation"])
+    assert "| a\\|b " in render.markdown_table(frame)
+
+
+def test_html_escapes_experiment_name_params_and_reasons(tmp_path):
+    script = "<script>alert(1)</script>"
+    uri, client, experiment = tmp_store(tmp_path, script)
+    add_pair(client, experiment, params(activation=script), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
+    add_pair(client, experiment, params(seed=1, activation=script), {}, "FAILED", failure_reason=script)
+    assert report.main(["--experiment", script, "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<title>scratchnn vs keras: &lt;script&gt;" in html and html.count("&lt;script&gt;alert(1)") >= 4
+    assert "<script" not in html.lower()
+
+
+def test_default_output_folder_stays_inside_the_reports_root(tmp_path):
+    uri, client, experiment = tmp_store(tmp_path, "../../x")
+    add_pair(client, experiment, params(), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
+    root = tmp_path / "a" / "reports"
+    assert report.main(["--experiment", "../../x", "--tracking-uri", uri, "--no-log"], reports_root=root) == 0
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("report.md")] == ["a/reports/.._.._x/report.md"]
+    assert {report.output_folder(name, root).name for name in (".", "..", "", "a/b c")} == {"_", "__", "a_b_c"}
+    assert all(report.output_folder(name, root).parent == root for name in (".", "..", "", "/etc", "..\\.."))
+
+
+def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow():
+    code = ("import sys, compare.report; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(report.__file__).parents[1], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "['experiments', 'experiments.names']"
+    from experiments.config import DEFAULT_TRACKING_URI  # the default compare computes for itself
+    assert report.DEFAULT_TRACKING_URI == DEFAULT_TRACKING_URI
