@@ -195,8 +195,8 @@ def write(r, out, formats, report_hint=None):
 
 def output_folder(experiment, root=REPORTS_ROOT):
     """<root>/<experiment> with the name made one plain folder name: every character outside
-    [A-Za-z0-9._-] becomes `_`, and a name of dots only (`.`, `..`) becomes underscores."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", experiment)
+    [A-Za-z0-9._+-] becomes `_`, and a name of dots only (`.`, `..`) becomes underscores."""
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", experiment)
     if set(name) <= {"."}:
         name = "_" * max(len(name), 1)
     return Path(root) / name
@@ -219,7 +219,7 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     parser.add_argument("--experiment", action="append", required=True, help="may be given more than once")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     parser.add_argument("--out", type=Path, default=None,
-                        help="default: reports/<experiment>/, the name with characters other than [A-Za-z0-9._-] as _")
+                        help="default: reports/<experiment>[+<experiment>...]/, characters other than [A-Za-z0-9._+-] as _")
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
     parser.add_argument("--margin-pp", type=float, default=0.2, help="equivalence margin for Δacc, percentage points")
