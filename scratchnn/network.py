@@ -5,61 +5,21 @@ Keras and scikit-learn do; at the boundary they become A^0 = X^T of shape (n^0, 
 target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 """
 
-import json
 import math
 import time
 
 import numpy as np
 
 from . import layers as layers_mod
-from . import losses, optimizers
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite (raised before that step's update is applied),
-    or its running mean over the epoch passed `max_loss` (checked after the step).
-
-    Args:
-        epoch: The epoch, counted from 1 (0 for `train_on_batch`).
-        step: The step within the epoch, counted from 1, or None.
-        loss: The non-finite batch loss, or the running mean that passed `max_loss`.
-        max_loss: The bound that was passed, or None.
-    """
-
-    def __init__(self, epoch, step, loss, max_loss=None):
-        self.epoch, self.step, self.loss = epoch, step, loss
-        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
-        why = f" (running mean above max_loss={max_loss})" if math.isfinite(loss) and max_loss is not None else ""
-        super().__init__(f"training diverged: loss={loss} at {where}{why}")
-
-
-def _progress(epochs, verbose):
-    """A tqdm bar over epochs when verbose (tqdm is imported only then), else a plain range."""
-    if not verbose:
-        return _NoBar(epochs)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(epochs), desc="scratchnn", unit="epoch", leave=False)
-
-
-class _NoBar(list):
-    def __init__(self, epochs):
-        super().__init__(range(epochs))
-
-    def set_postfix(self, *args, **kwargs):
-        pass
+from . import inputs, losses, optimizers, saving
+from .inputs import positive_int as _positive_int
+from .training import TrainingDiverged, progress as _progress
 
 
 def _foldable_lr(optimizer):
     """lr when the update is plain w -= lr g (SGD itself, no momentum), else None."""
     plain = type(optimizer) is optimizers.SGD and optimizer.momentum == 0
     return optimizer.lr if plain else None
-
-
-def _positive_int(name, value):
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 class Network:
@@ -186,9 +146,10 @@ class Network:
         """
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
+        inputs.check_max_loss(max_loss)
         X, Y, y = self._prepare(X, y)
-        if validation_data is not None:
-            validation_data = self._prepare(*validation_data)
+        if inputs.check_validation_data(validation_data) is not None:
+            validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
         N = X.shape[0]
         S = math.ceil(N / M)
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
@@ -211,7 +172,7 @@ class Network:
                     raise TrainingDiverged(epoch + 1, s + 1, total_loss / seen, max_loss)
             logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
             if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self._evaluate(validation_data[0], *validation_data[1:])
+                logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
             for key, values in history.items():
                 values.append(logs.get(key, float("nan")))
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
@@ -271,7 +232,8 @@ class Network:
         Returns:
             Array of shape (M, n_out) in the network's dtype.
         """
-        X = self._check_X(X)
+        batch_size = _positive_int("batch_size", batch_size)
+        X = inputs.check_X(X, self.input_dim, self.dtype)
         out = [self.forward(X[i:i + batch_size].T).T for i in range(0, X.shape[0], batch_size)]
         return np.concatenate(out, axis=0)
 
@@ -298,6 +260,7 @@ class Network:
         Returns:
             A tuple (loss, accuracy) of floats.
         """
+        batch_size = _positive_int("batch_size", batch_size)
         return self._evaluate(*self._prepare(X, y), batch_size=batch_size)
 
     def _evaluate(self, X, Y, y, batch_size=4096):
@@ -313,28 +276,12 @@ class Network:
         return (A[0] > 0.5).astype(np.int64) if self.n_out == 1 else A.argmax(axis=0)
 
     # ---- input checks at the boundary ----------------------------------------------------
-    def _check_X(self, X):
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.input_dim:
-            raise ValueError(f"X must have shape (M, {self.input_dim}). Received: X.shape={X.shape}")
-        X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X.sum(dtype=np.float64)):  # one pass, no mask; NaN and inf propagate
-            bad = np.argwhere(~np.isfinite(X))[0]
-            raise ValueError(f"X must be finite. Received: X[{bad[0]}, {bad[1]}]={X[tuple(bad)]}")
-        return X
-
-    def _prepare(self, X, y):
-        X = self._check_X(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X. Received: y.shape={y.shape}")
-        if y.size and not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold integer labels. Received: y.dtype={y.dtype}")
+    def _prepare(self, X, y, names=("X", "y")):
+        """(X, Y, y): X checked (shape, at least one example, finite), y checked against it, and
+        the target matrix Y of shape (n^L, M); `names` name the arguments in error messages."""
+        X = inputs.check_X(X, self.input_dim, self.dtype, names[0])
         n_classes = 2 if self.n_out == 1 else self.n_out
-        bad = (y < 0) | (y >= n_classes)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"labels must be in [0, {n_classes}). Received: y[{i}]={y[i]}")
+        y = inputs.check_labels(y, X.shape[0], n_classes, name=names[1], X_name=names[0])
         return X, losses.from_labels(y, self.n_out, self.dtype), y
 
     # ---- weights and persistence ----------------------------------------------------------
@@ -377,9 +324,12 @@ class Network:
 
         Args:
             path: File path; NumPy appends ".npz" when the name has no such suffix.
+
+        Raises:
+            ValueError: if a layer cannot be rebuilt from its config (a callable initialiser);
+                nothing is written then.
         """
-        arrays = {f"w{i}": w for i, w in enumerate(self.get_weights())}
-        np.savez(path, config=np.array(json.dumps(self.get_config())), **arrays)
+        saving.save(self, path)
 
     @classmethod
     def load(cls, path, seed=None):
@@ -388,11 +338,10 @@ class Network:
         Args:
             path: A file written by `save`.
             seed: Seed of the new network's Generator (for later shuffling and dropout).
+
+        Raises:
+            ValueError: naming the file, if it is not a model file `save` could have written (a
+                bad archive, bad JSON, a bad layer, or arrays whose shapes do not match the
+                layers), before any weight is allocated.
         """
-        with np.load(path, allow_pickle=False) as data:
-            config = json.loads(str(data["config"]))
-            weights = [data[f"w{i}"] for i in range(len(data.files) - 1)]
-        layers = [layers_mod.from_config(c) for c in config.pop("layers")]
-        net = cls(layers=layers, seed=seed, **config)
-        net.set_weights(weights)
-        return net
+        return saving.load(cls, path, seed)

@@ -11,7 +11,8 @@ import scratchnn as sn
 
 MODULES = ["scratchnn", "scratchnn.network", "scratchnn.layers", "scratchnn.activations", "scratchnn.losses",
            "scratchnn.optimizers", "scratchnn.initializers", "scratchnn.datasets", "scratchnn.preprocessing",
-           "scratchnn.idx", "scratchnn.gradcheck"]
+           "scratchnn.idx", "scratchnn.gradcheck", "scratchnn.inputs", "scratchnn.saving",
+           "scratchnn.training"]
 
 
 def public_callables():
