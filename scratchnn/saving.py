@@ -8,6 +8,7 @@ or any weight allocated; every error is a ValueError that names the file.
 import json
 import math
 import zipfile
+import zlib
 
 import numpy as np
 import numpy.lib.format as npy
@@ -38,17 +39,18 @@ def load(cls, path, seed=None):
         path: A file written by `save`.
         seed: Seed of the new network's Generator.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = _read_config(archive, path)
-            layers = _layers(config, path)
-            expected = _weight_shapes(config["input_dim"], layers)
-            _check_members(archive, path, len(expected))
-            for i, shape in enumerate(expected):
-                _check_header(archive, f"w{i}", shape, path)
-            weights = [_read_array(archive, f"w{i}", path) for i in range(len(expected))]
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"{path}: not a scratchnn model file (not a readable .npz archive: {e})") from None
+    with open(path, "rb") as f:  # a missing or unreadable file raises here, the OSError naming it
+        try:
+            with zipfile.ZipFile(f) as archive:
+                config = _read_config(archive, path)
+                layers = _layers(config, path)
+                expected = _weight_shapes(config["input_dim"], layers)
+                _check_members(archive, path, len(expected))
+                for i, shape in enumerate(expected):
+                    _check_header(archive, f"w{i}", shape, path)
+                weights = [_read_array(archive, f"w{i}", path) for i in range(len(expected))]
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as e:
+            raise ValueError(f"{path}: not a scratchnn model file (not a readable .npz archive: {e})") from None
     try:
         net = cls(config["input_dim"], layers, loss=config["loss"], optimizer=config["optimizer"],
                   dtype=config["dtype"], seed=seed)
@@ -143,5 +145,5 @@ def _read_array(archive, name, path):
     with archive.open(f"{name}.npy") as f:
         try:
             return npy.read_array(f, allow_pickle=False)
-        except (ValueError, EOFError, OSError) as e:
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
             raise _bad(path, f"{name}: {e}") from None

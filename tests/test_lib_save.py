@@ -182,3 +182,26 @@ def test_a_good_file_still_loads_after_all_these_checks(tmp_path):
     assert loaded.get_config() == config
     for a, b in zip(loaded.get_weights(), weights):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("writer", [np.savez, np.savez_compressed])
+def test_load_of_a_file_with_any_byte_flipped_loads_or_names_it(tmp_path, writer):
+    """Every single-byte corruption (zip structure, .npy headers, JSON, data, CRCs) either still loads
+    or is a ValueError naming the file; none escapes as OSError, BadZipFile, zlib.error, ..."""
+    _, config, weights = saved(tmp_path)
+    path = tmp_path / "model.npz"
+    writer(path, config=np.array(json.dumps(config)), **{f"w{i}": w for i, w in enumerate(weights)})
+    assert sn.Network.load(path).get_config() == config
+    good, refused = path.read_bytes(), 0
+    n = len(good)  # every byte of the first member's headers and of the central directory; a sample elsewhere
+    offsets = sorted(set(range(300)) | set(range(n - 500, n)) | set(range(300, n - 500, 13)))
+    for offset in offsets:
+        corrupt = bytearray(good)
+        corrupt[offset] ^= 0xFF
+        path.write_bytes(bytes(corrupt))
+        try:
+            sn.Network.load(path)
+        except ValueError as e:
+            assert str(path) in str(e)
+            refused += 1
+    assert refused > len(offsets) // 2
