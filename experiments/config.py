@@ -117,7 +117,7 @@ def register_configs():
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
     for name, node in (("sgd", SGDConfig), ("rmsprop", RMSpropConfig), ("adam", AdamConfig)):
-        cs.store(group="optimizer", name=f"schema_{name}", node=node)
+        cs.store(name=f"schema_{name}", node=node)  # not in the optimizer group: --help lists only choices
 
 
 def optimizer_label(opt_cfg):

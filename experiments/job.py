@@ -9,6 +9,7 @@ ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sys
@@ -19,16 +20,26 @@ from pathlib import Path
 from . import isolate, tracking
 from .config import validate, validate_objective
 from .lifecycle import reason, terminate, warn
+from . import names
 from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
 from .frameworks import preload as framework_modules
-from .runner import train_config
+from .runner import summary_line, train_config
 from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
+SWEEP_SIZE = "SCRATCHNN_SWEEP_SIZE"  # set by the sweep callback: how many jobs the sweep launches
 
 
-def write_status(output_dir, status, why=""):
-    Path(output_dir, "status.json").write_text(json.dumps({"status": status, "reason": why}))
+def announce(cfg, name, job_number):
+    """`job i of N: name` at the start of a sweep's job, so a long sweep shows where it is."""
+    total = os.environ.get(SWEEP_SIZE)
+    logging.getLogger("scratchnn").info(f"job {job_number + 1}{f' of {total}' if total else ''}: {name}")
+
+
+def write_status(output_dir, status, why="", fit_times=None):
+    """status.json: what became of the job, and each framework's fit time (the sweep sums them)."""
+    Path(output_dir, "status.json").write_text(json.dumps({"status": status, "reason": why,
+                                                           "fit_time_s": fit_times or {}}))
 
 
 def preload(cfg):
@@ -79,9 +90,20 @@ def _leave_if_worker(exc):
         leave(exc.exit_code)
 
 
-def run(cfg, name, output_dir, *, sweeping, searching=False):
+def report(cfg, metrics, *, hint):
+    """The result line: on the terminal and in the job's train.log (Hydra's logging config); the
+    command to view the runs with it if `hint` (a sweep gives it once, at its end)."""
+    log = logging.getLogger("scratchnn")
+    if metrics.get("skipped"):
+        log.info(f"skipped: {metrics['skipped']}")
+    else:
+        log.info(summary_line(metrics, cfg.mlflow.tracking_uri, metrics.get("experiment_id") if hint else False))
+
+
+def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
     """The job: returns the objective (NaN for a failed or skipped-without-result config).
-    A single run that fails exits 1 with one `error:` line."""
+    A single run that fails exits 1 with one `error:` line. Only the `first` job of a sweep
+    warns about unverified data files."""
     job_id = uuid.uuid4().hex
     in_main_thread = threading.current_thread() is threading.main_thread()
     with handled() if in_main_thread else contextlib.nullcontext():
@@ -90,7 +112,8 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
             if searching:
                 validate_objective(cfg)
             metrics = isolate.supervise(train_config, {"cfg": cfg, "name": name, "job_id": job_id,
-                                                     "skip_finished": sweeping and not cfg.rerun}, preload(cfg))
+                                                     "skip_finished": sweeping and not cfg.rerun, "warn_data": first},
+                                        preload(cfg))
         except Interrupted as exc:
             record_job_end(cfg, name, job_id, exc, status="KILLED", placeholder=False)
             write_status(output_dir, "killed", str(exc))
@@ -101,10 +124,14 @@ def run(cfg, name, output_dir, *, sweeping, searching=False):
             if sweeping or died or isinstance(exc, isolate.JobError):
                 record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
             write_status(output_dir, "failed", why(exc))
+            logging.getLogger("scratchnn.record").error(error_text(exc))
             if not sweeping:
                 print(error_text(exc), file=sys.stderr)
                 sys.exit(1)
             print(f"failed: {name}: {exc}", file=sys.stderr, flush=True)
             return math.nan
-    write_status(output_dir, "skipped" if metrics.get("skipped") else "finished")
+    report(cfg, metrics, hint=not sweeping)
+    fit_times = {fw: metrics[names.of(fw, names.FIT_TIME)] for fw in cfg.frameworks
+                 if names.of(fw, names.FIT_TIME) in metrics and not metrics.get("skipped")}
+    write_status(output_dir, "skipped" if metrics.get("skipped") else "finished", fit_times=fit_times)
     return objective(cfg, metrics)

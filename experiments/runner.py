@@ -9,6 +9,7 @@ the batch order (one Generator per framework, all from the same seed, so all see
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,17 @@ class ExperimentFailed(RuntimeError):
     """At least one framework failed; its child run is FAILED with a failure_reason tag."""
 
 
-def prepare_data(cfg, seed_sequence):
-    """Flattened [0, 1] float32 images and int64 labels: train, validation (or None) and test."""
-    (X, y), (Xt, yt) = datasets.load_mnist(cfg.data.name, data_dir=cfg.data.dir)
+def prepare_data(cfg, seed_sequence, *, warn=True):
+    """Flattened [0, 1] float32 images and int64 labels: train, validation (or None) and test.
+    Unverified data files are named in one `warning:` line on stderr if `warn`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", datasets.UnverifiedDataWarning)
+        (X, y), (Xt, yt) = datasets.load_mnist(cfg.data.name, data_dir=cfg.data.dir)
+    for w in caught:
+        if not issubclass(w.category, datasets.UnverifiedDataWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif warn:
+            print(f"warning: {w.message}", file=sys.stderr, flush=True)
     X, Xt = pp.scale(pp.flatten(X)), pp.scale(pp.flatten(Xt))
     (X, y), (Xv, yv) = pp.train_val_split(X, y.astype(np.int64), cfg.data.val_size, np.random.default_rng(seed_sequence))
     n_train, n_test = cfg.data.train_size or len(X), cfg.data.test_size or len(Xt)
@@ -58,6 +67,7 @@ class Job:
     seeds: dict
     params: dict
     recorder: Recorder
+    warn_data: bool = True
 
 
 def _epoch_logger(job, run_id, framework):
@@ -107,7 +117,7 @@ def _run_child(job, parent_id, model):
 def _setup(job):
     """Data, every framework configured (threads) and its model built; raises before any training."""
     cfg = job.cfg
-    job.data = prepare_data(cfg, job.seeds["split"])
+    job.data = prepare_data(cfg, job.seeds["split"], warn=job.warn_data)
     validate(cfg, n_train=len(job.data["train"][0]))
     tags = {"threads": cfg.train.threads}
     for fw in cfg.frameworks:
@@ -164,13 +174,14 @@ def _train_under(job, parent_id, name):
     return metrics
 
 
-def train_config(cfg, *, name=None, job_id="", skip_finished=False):
+def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=True):
     """Train and log every framework of `cfg` under one parent run; returns the parent's metrics.
 
     Raises ConfigError for a bad value before any run is opened. Any failure after that ends
     the parent FAILED (KILLED on a signal) with its reason; ExperimentFailed means a framework
     diverged, after its child was logged FAILED. With `skip_finished` (sweeps), a config that is
-    complete, or live in another process, is not run: returns {"skipped": ..., "parent_run_id": ...}."""
+    complete, or live in another process, is not run: returns {"skipped": ..., "parent_run_id": ...}.
+    `warn_data=False` leaves out the line about unverified data files (a sweep says it once)."""
     name = name or cfg.mlflow.run_name or "default"
     validate(cfg)
     config_hash, config_id = tracking.config_hashes(cfg)
@@ -190,15 +201,15 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False):
                 return _skipped(name, holder, why)
             params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
             params[names.OPTIMIZER_NAME] = optimizer_label(cfg.optimizer)
-            metrics = _train_under(Job(cfg, {}, seeds_of(cfg), params, recorder), parent_id, name)
-    metrics["parent_run_id"] = parent_id
-    print(summary_line(metrics, cfg.mlflow.tracking_uri, experiment_id), flush=True)
+            job = Job(cfg, {}, seeds_of(cfg), params, recorder, warn_data)
+            metrics = _train_under(job, parent_id, name)
+    metrics.update(parent_run_id=parent_id, experiment_id=experiment_id)
     return metrics
 
 
 def _skipped(name, run, why):
-    print(f"skipped: {name} {why} as run {run.info.run_id} (rerun=true runs it again)", flush=True)
-    return {"skipped": why, "parent_run_id": run.info.run_id, **run.data.metrics}
+    return {"skipped": f"{name} {why} as run {run.info.run_id} (rerun=true runs it again)",
+            "parent_run_id": run.info.run_id, **run.data.metrics}
 
 
 def view_hint(tracking_uri, experiment_id=None):
@@ -213,7 +224,8 @@ def view_hint(tracking_uri, experiment_id=None):
 
 
 def summary_line(metrics, tracking_uri, experiment_id=None):
-    """Every framework's test accuracy, then Δacc and time ratio of scratchnn against each other one."""
+    """Every framework's test accuracy, then Δacc and time ratio of scratchnn against each other one,
+    then how to view the runs (left out if experiment_id is False)."""
     accs = [(fw, metrics[names.of(fw, names.TEST_ACC)]) for fw in names.FRAMEWORKS
             if names.of(fw, names.TEST_ACC) in metrics]
     parts = [f"{fw} test acc {acc:.2%}" for fw, acc in accs]
@@ -222,4 +234,4 @@ def summary_line(metrics, tracking_uri, experiment_id=None):
             delta = round(metrics[names.versus(fw, names.ACC_DELTA_PP)], 2) + 0.0  # never "-0.00"
             parts.append(f"vs {fw}: delta {delta:+.2f} pp, time ratio "
                          f"{metrics[names.versus(fw, names.TIME_RATIO)]:.2f}")
-    return " | ".join(parts + [view_hint(tracking_uri, experiment_id)])
+    return " | ".join(parts + ([] if experiment_id is False else [view_hint(tracking_uri, experiment_id)]))

@@ -4,27 +4,56 @@ Before any job starts, `on_multirun_start` creates the store's schema and the sw
 experiment (so parallel jobs never race to migrate an empty sqlite file) and marks KILLED the
 runs whose heartbeat is older than `mlflow.stale_after_s`: runs of a dead process, never those
 of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints
-one line with how many configs finished, failed, were skipped and were killed.
+one line with how many configs finished, failed, were skipped and were killed, the wall time,
+each framework's total fit time, and how to view the runs. Each job announces itself as `job i of N`.
 """
 
 import json
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 from . import tracking
+from .job import SWEEP_SIZE
+from .runner import view_hint
 
 STATUSES = ("finished", "failed", "skipped", "killed")
 
 
-def count_statuses(sweep_dir):
-    counts = Counter(json.loads(p.read_text())["status"] for p in Path(sweep_dir).glob("*/status.json"))
-    return {key: counts.get(key, 0) for key in STATUSES}
+def read_statuses(sweep_dir):
+    """({status: count}, {framework: total fit seconds}) over the jobs' status.json files."""
+    jobs = [json.loads(p.read_text()) for p in Path(sweep_dir).glob("*/status.json")]
+    counts, fit = Counter(j["status"] for j in jobs), Counter()
+    for j in jobs:
+        fit.update(j.get("fit_time_s", {}))
+    return {key: counts.get(key, 0) for key in STATUSES}, dict(fit)
+
+
+def sweep_size(config):
+    """How many jobs the sweep launches: the search's n_trials, else the product of the sizes of
+    the swept keys (the command line's value of a key replaces the preset's, as Hydra does)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweeper = config.hydra.sweeper
+    if sweeper.get("n_trials"):
+        return int(sweeper.n_trials)
+    preset = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
+    swept = {}
+    for override in OverridesParser.create().parse_overrides(preset + list(config.hydra.overrides.task)):
+        swept[override.key_or_group] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+    size = 1
+    for n in swept.values():
+        size *= n
+    return size
 
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs):
+        self.started = time.monotonic()
+        os.environ[SWEEP_SIZE] = str(sweep_size(config))  # read by each job (workers inherit it)
         client, experiment_id = tracking.connect(config.mlflow)
         stale = tracking.mark_stale(client, experiment_id, config.mlflow.stale_after_s)
         if stale:
@@ -32,6 +61,14 @@ class SweepCallback(Callback):
                   f"{config.mlflow.stale_after_s:.0f} s (their process died)", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        counts = count_statuses(config.hydra.sweep.dir)
+        counts, fit = read_statuses(config.hydra.sweep.dir)
         line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k != "killed" or counts[k])
-        print(f"sweep: {line} (experiment {config.mlflow.experiment!r}, {config.mlflow.tracking_uri})", flush=True)
+        wall = time.monotonic() - getattr(self, "started", time.monotonic())
+        fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
+        try:
+            _, experiment_id = tracking.connect(config.mlflow)
+        except tracking.StoreError:
+            experiment_id = None
+        print(f"sweep: {line} in {wall:.0f} s wall time" + (f" (fit time: {fit_line})" if fit else "")
+              + f" | experiment {config.mlflow.experiment!r} | {view_hint(config.mlflow.tracking_uri, experiment_id)}",
+              flush=True)

@@ -32,8 +32,11 @@ def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
-    return job.run(cfg, cfg.mlflow.run_name or run_name(hydra_cfg), hydra_cfg.runtime.output_dir,
-                   sweeping=sweeping, searching=searching)
+    name = cfg.mlflow.run_name or run_name(hydra_cfg)
+    if sweeping:
+        job.announce(cfg, name, hydra_cfg.job.num)
+    return job.run(cfg, name, hydra_cfg.runtime.output_dir, sweeping=sweeping, searching=searching,
+                   first=not sweeping or hydra_cfg.job.num == 0)
 
 
 if __name__ == "__main__":

