@@ -23,13 +23,24 @@ def t(x):
     return tf.constant(np.asarray(x, dtype=np.float64))
 
 
-def tf_forward(net, X):
-    """Z^l and A^l of every Dense layer computed by TensorFlow, from the net's weights as tf.Variables."""
-    Ws = [tf.Variable(layer.W) for layer in net.layers]
-    bs = [tf.Variable(layer.b) for layer in net.layers]
-    tf_act = {"tanh": tf.tanh, "sigmoid": tf.sigmoid, "relu": tf.nn.relu, "linear": tf.identity,
-              "softmax": lambda Z: tf.nn.softmax(Z, axis=0)}
-    return Ws, bs, tf_act
+TF_ACTIVATIONS = {"tanh": tf.tanh, "sigmoid": tf.sigmoid, "relu": tf.nn.relu, "linear": tf.identity,
+                  "softmax": lambda Z: tf.nn.softmax(Z, axis=0)}
+
+
+def tf_weights(net):
+    """The net's W^l and b^l as float64 tf.Variables, so that a tape can differentiate with respect to them."""
+    return [tf.Variable(layer.W) for layer in net.layers], [tf.Variable(layer.b) for layer in net.layers]
+
+
+def tf_forward(net, X, Ws, bs):
+    """Z^l and A^l of every Dense layer, computed by TensorFlow from X (M, features) and the weights Ws, bs."""
+    A, Zs, As = t(X.T), [], []
+    for layer, W, b in zip(net.layers, Ws, bs):
+        Z = tf.matmul(W, A) + b
+        A = TF_ACTIVATIONS[layer.activation.name](Z)
+        Zs.append(Z)
+        As.append(A)
+    return Zs, As
 
 
 @pytest.fixture
@@ -47,15 +58,11 @@ def setup(rng):
 
 def autodiff(net, X, y, loss_fn):
     """TensorFlow's dC/dZ^l, dC/dW^l, dC/db^l for C = mean loss (+ L2), from the net's weights."""
-    Ws, bs, act = tf_forward(net, X)
+    Ws, bs = tf_weights(net)
     Y = t(losses.from_labels(y, net.n_out, np.float64))
     with tf.GradientTape(persistent=True) as tape:
-        A, Zs = t(X.T), []
-        for layer, W, b in zip(net.layers, Ws, bs):
-            Z = tf.matmul(W, A) + b
-            Zs.append(Z)
-            A = act[layer.activation.name](Z)
-        C = tf.reduce_mean(loss_fn(A, Y)) + sum(layer.l2 * tf.reduce_sum(W * W) for layer, W in zip(net.layers, Ws))
+        Zs, As = tf_forward(net, X, Ws, bs)
+        C = tf.reduce_mean(loss_fn(As[-1], Y)) + sum(layer.l2 * tf.reduce_sum(W * W) for layer, W in zip(net.layers, Ws))
     return ([tape.gradient(C, Z).numpy() for Z in Zs], [tape.gradient(C, W).numpy() for W in Ws],
             [tape.gradient(C, b).numpy() for b in bs])
 
@@ -75,24 +82,31 @@ def mse(A, Y):
 
 
 def ours(net, X, y):
-    _, Y, _ = net._prepare(X, y)
+    """Our Delta^l / M (= dC/dZ^l), dW^l and db^l, through the public forward and backward."""
+    Y = losses.from_labels(y, net.n_out, np.float64)
     net.backward(net.forward(X.T), Y)
     M = X.shape[0]
     return [layer.delta / M for layer in net.layers], [layer.dW for layer in net.layers], [layer.db for layer in net.layers]
 
 
 def test_forward_propagation(setup):
-    """F1 (a unit, written as a sum), F2 (a layer, one example) and F3 (a batch) agree with TensorFlow."""
+    """F1 (a unit, written as a sum), F2 (a layer, one example) and F3 (a batch, every layer) agree with
+    TensorFlow."""
     net, X, _ = setup()
+    A_L = net.forward(X.T)
     layer = net.layers[0]
-    layer.forward(X.T)
     _, Z, A = layer.ctx
     x = X[2]
     z_1 = sum(layer.W[1, j] * x[j] for j in range(6)) + layer.b[1, 0]  # F1
     assert Z[1, 2] == pytest.approx(z_1, rel=1e-12)
     z = (tf.linalg.matvec(t(layer.W), t(x)) + t(layer.b[:, 0])).numpy()  # F2
     np.testing.assert_allclose(Z[:, 2], z, rtol=1e-12)
-    np.testing.assert_allclose(A, tf.tanh(tf.matmul(t(layer.W), t(X.T)) + t(layer.b)).numpy(), rtol=1e-12)  # F3
+    Zs, As = tf_forward(net, X, *tf_weights(net))  # F3, layer by layer, from X
+    for layer, Z_tf, A_tf in zip(net.layers, Zs, As):
+        np.testing.assert_allclose(layer.ctx[1], Z_tf.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer.ctx[2], A_tf.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(A_L, As[-1].numpy(), rtol=1e-12)
+    assert A_L.shape == (3, 8) and not np.allclose(tf_forward(net, X[::-1], *tf_weights(net))[1][-1], A_L)
 
 
 def test_costs():
@@ -191,20 +205,46 @@ def test_sgd_and_steps_per_epoch(setup, monkeypatch):
     net.train_on_batch(X, y)
     for layer, W0, g in zip(net.layers, before, dW):
         np.testing.assert_allclose(layer.W, W0 - 0.5 * g, rtol=1e-9)
-    sizes = []
-    step = net._train_step
-    monkeypatch.setattr(net, "_train_step", lambda Xb, Yb, *a: (sizes.append(len(Xb)), step(Xb, Yb, *a))[1])
+    sizes, first = [], net.layers[0]
+    forward = first.forward  # the batch size M is the number of columns of A^0 each training step sees
+    monkeypatch.setattr(first, "forward", lambda A, training=False: (
+        sizes.append(A.shape[1]) if training else None, forward(A, training))[1])
     rng = np.random.default_rng(0)
     net.fit(rng.normal(size=(50, 6)), rng.integers(0, 3, 50), epochs=1, batch_size=16, verbose=False)
-    assert sizes == [16, 16, 16, 2] and len(sizes) == math.ceil(50 / 16)
+    assert sizes == [16, 16, 16, 2] and len(sizes) == math.ceil(50 / 16) == net.optimizer.iterations - 1
 
 
-@pytest.mark.parametrize("case", [1, 2, 5])  # momentum, RMSprop with momentum, Adam with other betas
-def test_optimizer_rules(case):
-    """O1-O3 against keras.optimizers over several steps."""
-    from test_optimizers import CASES, max_relative_deviation
+OPTIMIZER_RULES = {  # ours, and the Keras optimizer with the same settings
+    "O1 momentum": (lambda: sn.SGD(lr=0.05, momentum=0.9), "SGD", {"learning_rate": 0.05, "momentum": 0.9}),
+    "O1 nesterov": (lambda: sn.SGD(lr=0.05, momentum=0.9, nesterov=True), "SGD",
+                    {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}),
+    "O2 rmsprop with momentum": (lambda: sn.RMSprop(lr=0.01, rho=0.8, momentum=0.5), "RMSprop",
+                                 {"learning_rate": 0.01, "rho": 0.8, "momentum": 0.5}),
+    "O3 adam with other betas": (lambda: sn.Adam(lr=0.003, beta_1=0.8, beta_2=0.99, epsilon=1e-5), "Adam",
+                                 {"learning_rate": 0.003, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-5}),
+}
 
-    assert max_relative_deviation(*CASES[case]) < 1e-6
+
+@pytest.mark.parametrize("rule", sorted(OPTIMIZER_RULES))
+def test_optimizer_rules(rule):
+    """O1-O3: 8 steps on the same float32 weights and gradients as keras.optimizers, every step compared."""
+    import keras
+
+    make, keras_name, keras_kwargs = OPTIMIZER_RULES[rule]
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 1)).astype(np.float32)]
+    start = [w.copy() for w in params]
+    variables = [keras.Variable(w.copy()) for w in params]
+    ours, theirs = make(), getattr(keras.optimizers, keras_name)(**keras_kwargs)
+    for _ in range(8):
+        grads = [rng.normal(size=w.shape).astype(np.float32) for w in params]
+        ours.step(params, grads)
+        theirs.apply_gradients([(tf.constant(g), v) for g, v in zip(grads, variables)])
+        for w, v in zip(params, variables):
+            assert w.dtype == np.float32
+            np.testing.assert_allclose(w, v.numpy(), rtol=1e-6, atol=1e-6)
+    assert ours.iterations == 8
+    assert all(np.abs(w - w0).max() > 1e-3 for w, w0 in zip(params, start))  # the rule moved the weights
 
 
 @pytest.mark.parametrize("name,variance", [("glorot_uniform", 2 / (400 + 100)), ("glorot_normal", 2 / (400 + 100)),
