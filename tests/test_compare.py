@@ -2,10 +2,15 @@
 The store helpers here are shared with tests/test_report_*.py."""
 
 import math
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
+from mlflow.entities import Metric, Param, RunTag
 
 from compare import display, report, tables, verdicts
 from compare.runs import delta, load_pairs, ratio, search
@@ -34,25 +39,34 @@ def params(depth=1, width=32, batch=32, lr=0.1, seed=0, activation="relu"):
     return {names.CONFIG_PARAMS[k]: v for k, v in values.items()}
 
 
+def empty_store(folder):
+    """The URI of a new sqlite store `folder/m.db`: a copy of an empty one made once per MLflow version
+    (creating the schema takes seconds, copying it milliseconds)."""
+    blank = Path(tempfile.gettempdir()) / f"scratchnn-test-store-mlflow-{mlflow.__version__}.db"
+    if not blank.exists():
+        with tempfile.TemporaryDirectory(dir=blank.parent) as tmp:
+            mlflow.MlflowClient(f"sqlite:///{tmp}/m.db").search_experiments()
+            os.replace(f"{tmp}/m.db", blank)  # atomic: a concurrent test session sees all of it or nothing
+    shutil.copyfile(blank, folder / "m.db")
+    return f"sqlite:///{folder / 'm.db'}"
+
+
 def tmp_store(tmp_path, name):
     """(uri, client, experiment id) of a new store under tmp_path."""
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = empty_store(tmp_path)
     return (uri, *new_experiment(uri, name, tmp_path))
 
 
 def _log(client, run_id, run_params, values, status):
     """*.csv keys are text artifacts, other str values tags, lists per-step metrics, numbers metrics;
     RUNNING leaves the run open."""
-    for key, value in run_params.items():
-        client.log_param(run_id, key, value)
+    metrics, tags = [], [RunTag(k, v) for k, v in values.items() if isinstance(v, str) and not k.endswith(".csv")]
     for key, value in values.items():
         if key.endswith(".csv"):
             client.log_text(run_id, value, key)
-        elif isinstance(value, str):
-            client.set_tag(run_id, key, value)
-        else:
-            for step, v in enumerate(value if isinstance(value, list) else [value]):
-                client.log_metric(run_id, key, v, step=step)
+        elif not isinstance(value, str):
+            metrics += [Metric(key, v, 0, step) for step, v in enumerate(value if isinstance(value, list) else [value])]
+    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in run_params.items()], tags=tags)
     if status != "RUNNING":
         client.set_terminated(run_id, status)
 
@@ -93,7 +107,7 @@ def make_store(uri, root):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
-    uri = f"sqlite:///{root / 'm.db'}"
+    uri = empty_store(root)
     make_store(uri, root)
     return uri
 

@@ -7,7 +7,7 @@ import pytest
 from compare import display, report, tables
 from compare.runs import config_columns, frameworks, load_pairs, search
 from experiments import names
-from test_compare import DIVERGED, add_pair, done, new_experiment, params
+from test_compare import DIVERGED, add_pair, done, empty_store, new_experiment, params
 
 KERAS = {"keras.jit_compile": "True", "keras.steps_per_execution": 64}
 
@@ -28,7 +28,7 @@ def trio(client, experiment):
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("frameworks")
-    uri = f"sqlite:///{root / 'm.db'}"
+    uri = empty_store(root)
     trio(*new_experiment(uri, "trio", root))
     client, pair = new_experiment(uri, "pair", root)
     add_pair(client, pair, params(), {"scratchnn": done(0.90, 1.0), "keras": done(0.89, 2.0)}, config_id="A")

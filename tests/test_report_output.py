@@ -8,18 +8,19 @@ import mlflow
 import pandas as pd
 import pytest
 
-from compare import display, render, report
+from compare import display, plots, render, report
 from compare.runs import ReportError, search
 from experiments import names
-from test_compare import add_pair, done, make_store, new_experiment, params, tmp_store
+from test_compare import add_pair, done, empty_store, make_store, new_experiment, params, tmp_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """The synthetic store of test_compare: configs A to D, one with a failed run, B with confusion matrices."""
     root = tmp_path_factory.mktemp("output")
-    make_store(f"sqlite:///{root / 'm.db'}", root)
-    return f"sqlite:///{root / 'm.db'}"
+    uri = empty_store(root)
+    make_store(uri, root)
+    return uri
 
 
 def test_cli_writes_every_file_and_logs_the_report_in_its_own_experiment(store, tmp_path, capsys):
@@ -97,3 +98,23 @@ def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow
     assert out.strip() == "['experiments', 'experiments.names']"
     from experiments.config import DEFAULT_TRACKING_URI  # the default compare computes for itself
     assert report.DEFAULT_TRACKING_URI == DEFAULT_TRACKING_URI
+
+
+def test_learning_curves_mark_every_epoch(monkeypatch, tmp_path):
+    """A 1-epoch run shows points, not an empty plot."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    one_epoch = {"loss": [0.5], "accuracy": [0.9], "val_loss": [], "val_accuracy": [float("nan")]}
+    plots.learning_curves({"scratchnn": one_epoch, "keras": one_epoch}, tmp_path / "curves.png")
+    lines = [line for ax in figures[0].axes for line in ax.lines]
+    assert len(lines) == 4 and all(line.get_marker() not in (None, "", "None") for line in lines)
+
+
+def test_figures_follow_what_varies(tmp_path):
+    """One config: no accuracy-by-setting figure and no width × batch size heatmap; the forest plot stays."""
+    uri, client, experiment = tmp_store(tmp_path, "one")
+    for seed in (0, 1):
+        add_pair(client, experiment, params(seed=seed), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
+    r = report.build(["one"], uri, tmp_path / "r")
+    assert r["columns"] == [] and set(r["figures"]) == {"forest"} and r["two_way"] == {}
+    assert display.verdicts(r["comparisons"], r["table"], [])["config"][0].startswith("dataset=mnist, depth=1, width=32")

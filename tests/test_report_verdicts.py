@@ -49,11 +49,11 @@ def verdict_report(tmp_path_factory):
     out = root / "report"
     r = report.build(["verdicts"], uri, out)
     report.write(r, out, {"md", "html", "csv"})
-    return r, out
+    return r, out, uri
 
 
 def test_known_verdicts_and_mcnemar(verdict_report):
-    r, _ = verdict_report
+    r, _, _ = verdict_report
     table = r["comparisons"].set_index("config_id")
     assert table["verdict"].to_dict() == {"same": stats.EQUIVALENT, "gap": stats.DIFFERENT,
                                           "single": stats.SINGLE, "wide": stats.INCONCLUSIVE}
@@ -70,7 +70,7 @@ def test_known_verdicts_and_mcnemar(verdict_report):
 
 
 def test_time_ratio_intervals_and_overview(verdict_report):
-    r, _ = verdict_report
+    r, _, _ = verdict_report
     gap = r["comparisons"].set_index("config_id").loc["gap"]
     expected = stats.ratio_interval([1.0 / 2, 1.1 / 2, 1.2 / 2])
     assert (gap["time_ratio"], gap["ratio_lo"], gap["ratio_hi"]) == pytest.approx(expected[:3])
@@ -80,7 +80,7 @@ def test_time_ratio_intervals_and_overview(verdict_report):
 
 
 def test_summary_leads_with_verdicts_and_csv_has_the_same(verdict_report):
-    r, out = verdict_report
+    r, out, _ = verdict_report
     lines = report.summary(r)
     assert lines[0] == "scratchnn vs keras: 1 equivalent, 1 different, 1 inconclusive, 1 inconclusive (n=1) (of 4 configs)"
     assert lines[1].startswith("time ratio scratchnn/keras (fit time, < 1: scratchnn faster): 0.")
@@ -93,7 +93,7 @@ def test_summary_leads_with_verdicts_and_csv_has_the_same(verdict_report):
 
 
 def test_markdown_verdict_table_has_epochs_and_formatted_numbers(verdict_report):
-    _, out = verdict_report
+    _, out, _ = verdict_report
     md = (out / "report.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| width"))
     assert [c.strip() for c in header.strip("|").split("|")][:4] == ["width", "epochs", "vs", "seeds"]
@@ -102,9 +102,9 @@ def test_markdown_verdict_table_has_epochs_and_formatted_numbers(verdict_report)
     assert "Holm" in md and "## Method" in md and "![" in md
 
 
-def test_margin_changes_the_verdict(tmp_path):
+def test_margin_changes_the_verdict(verdict_report, tmp_path):
     """The same 2 pp gap is equivalent within a 5 pp margin."""
-    uri = make_verdict_store(tmp_path)
+    uri = verdict_report[2]
     r = report.build(["verdicts"], uri, tmp_path / "r", margin_pp=5.0)
     assert r["comparisons"].set_index("config_id").loc["gap", "verdict"] == stats.EQUIVALENT
     assert (tmp_path / "r" / "cache").is_dir()  # predictions cached in the output folder
