@@ -1,245 +1,400 @@
-"""Training speed and memory: scratchnn against Keras and against a pure-GEMM baseline.
+"""Training speed and memory of every framework the harness runs, and the GEMM floor.
 
-    python -m benchmarks.bench [--quick] [--threads 2] [--repeats 3] [--max-steps 300] [--mlflow]
+    python -m benchmarks.bench [--quick] [--threads 1,2] [--repeats 3] [--steps N] [--out DIR]
+    python -m benchmarks.bench --keras-settings [--quick] [--threads 1]
 
-For each config (width × depth × batch size, plus the default run's config) one process times
-a training epoch of scratchnn, of the matching Keras model (same threads, same batch order),
-and of the bare matrix products a step of that network needs (same shapes, preallocated
-outputs). An epoch is measured over min(S, --max-steps) steps (fewer for configs whose steps
-cost more than --flop-budget in all, at least 5) and scaled to the full S =
-ceil(N / M) steps: a one-step call is timed too, so a call's fixed cost counts once and the
-per-step cost S times. Warm-up runs are excluded and the median over --repeats is reported.
-Peak memory is the rise of the process's peak RSS (VmHWM, reset first) above its RSS before
-the first epoch of a fresh model: everything training allocates counts. memory_ratio is
-(data + parameters + that rise) / (data + parameters + one batch of activations). Results: a printed table, plus CSV and Markdown in benchmarks/results/.
+Frameworks (columns): `scratchnn`; `keras`, the Keras twin with the harness's execution settings
+(conf/config.yaml's `keras` preset, `tuned`); `keras-default`, the same twin as Keras builds it
+out of the box (`keras=default`); `torch` when PyTorch is installed; and `gemm`, the GEMM floor:
+NumPy doing only the step's matrix products (forward W A, backward Delta A^T and W^T Delta per
+layer, same shapes) into reused buffers. Each is built from the harness's own config (Hydra
+compose of conf/config.yaml with the grid's overrides) and run through its plug-in
+(`experiments.runner.build`, `configure`, `warm_up`, `fit`), so the times are the harness's.
+
+Method (details in docs/benchmarks.md): one driver process per framework module imports that
+framework only and forks a fresh process per measurement; the measurement runs the harness's
+warm-up, one untimed epoch (peak memory is taken over it), then --repeats epochs, each a `fit`
+call timed directly. An epoch is the whole MNIST training set (60,000 examples), or for configs
+whose epoch does more than --flop-budget of matrix products, a fit over exactly k batches, scaled
+by S / k (--steps forces k). Reported: the median and min–max of the repeats, in s/epoch. Jobs
+run one at a time; thread counts are the harness's `train.threads` (BLAS, TensorFlow, PyTorch).
+
+--keras-settings times the Keras twin under jit_compile in {false, true} x steps_per_execution
+in {1, 8, 64, 256} on the same configs instead, prints the fastest per config and the setting
+with the smallest geometric mean of time / fastest, the candidate for conf/keras/tuned.yaml.
+
+Output: the table on stdout, and CSV + Markdown (with the machine, versions and command line)
+in --out (default benchmarks/results/).
 """
 
 import argparse
+import datetime
 import math
+import multiprocessing
 import os
 import platform
-import statistics
-import time
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from benchmarks import measure, tables  # noqa: E402
 
-from experiments import keras_twin  # noqa: E402
-from experiments.config import Config, SGDConfig  # noqa: E402
-from experiments.pair import build_scratchnn, prepare_data  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = (1, 128, 32)  # depth, width, batch size of conf/config.yaml
+# the configs of issue 15's first table, for before/after comparisons
+REFERENCE_CONFIGS = [(1, 128, 32), (2, 256, 128), (3, 512, 32), (2, 1024, 256)]
+GRID = [(d, w, b) for d in (1, 3) for w in (128, 1024) for b in (32, 512)]
+QUICK = [(1, 128, 32), (2, 256, 128), (3, 512, 32)]
+QUICK_STEPS, QUICK_REPEATS = 256, 2
+KERAS_SETTINGS = [(jit, spe) for jit in (False, True) for spe in (1, 8, 64, 256)]
 
 
-def grid(quick):
+def grid(quick=False):
+    """The configs (depth, width, batch size): depth {1, 3} x width {128, 1024} x batch {32, 512},
+    plus issue 15's reference configs (11 in all); --quick: three of them."""
     if quick:
-        return [DEFAULT, (1, 512, 128), (3, 128, 512)]
-    configs = [(d, w, b) for w in (32, 128, 512, 2048) for d in (1, 3) for b in (32, 128, 512)]
-    return configs if DEFAULT in configs else [DEFAULT] + configs
+        return list(QUICK)
+    return GRID + [c for c in REFERENCE_CONFIGS if c not in GRID]
 
 
-def make_cfg(depth, width, batch_size, threads):
-    cfg = OmegaConf.structured(Config(optimizer=SGDConfig()))
-    cfg.model.depth, cfg.model.width, cfg.train.batch_size, cfg.train.threads = depth, width, batch_size, threads
-    return cfg
+def parse_configs(text):
+    """'1x128x32,2x256x128' -> [(1, 128, 32), (2, 256, 128)] (depth x width x batch size)."""
+    configs = []
+    for part in text.split(","):
+        d, w, b = (int(v) for v in part.lower().split("x"))
+        configs.append((d, w, b))
+    return configs
 
 
-def rss_reset():
-    """Reset the kernel's peak-RSS mark and return the current RSS in bytes (Linux)."""
+def parse_threads(text):
+    values = sorted({int(v) for v in text.split(",")})
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"thread counts must be >= 1. Received: {text!r}")
+    return values
+
+
+def steps_for(depth, width, M, n_train, flop_budget, steps=None):
+    """Steps timed per fit: `steps` if given; else the whole epoch, unless its matrix products
+    exceed flop_budget, then the fewest multiple of 64 batches that reach the budget."""
+    S = math.ceil(n_train / M)
+    if steps:
+        return min(steps, S)
+    per_step = measure.flops_per_step(depth, width, M)
+    if per_step * S <= flop_budget:
+        return S
+    return min(S, 64 * math.ceil(flop_budget / per_step / 64))
+
+
+# ---- the harness's config ---------------------------------------------------------------------
+def harness_config(overrides):
+    """conf/config.yaml composed with `overrides`, as a plain dict (what experiments.train would run)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from experiments.config import CONF_DIR, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+BASE = ["data.val_size=0", "train.epochs=1", "train.verbose=false"]
+COLUMNS = {  # column -> (driver module, overrides): Keras as the harness runs it, and out of the box
+    "scratchnn": ("scratchnn", []), "keras": ("keras", []), "keras-default": ("keras", ["keras=default"]),
+    "torch": ("torch", []), "gemm": ("gemm", []),
+}
+
+
+def variants(frameworks, keras_settings=False):
+    """(column name, driver module, extra overrides) of every column measured."""
+    if keras_settings:
+        return [(tables.setting_name(j, s), "keras", [f"keras.jit_compile={str(j).lower()}",
+                                                        f"keras.steps_per_execution={s}"]) for j, s in KERAS_SETTINGS]
+    return [(fw, *COLUMNS[fw]) for fw in frameworks]
+
+
+def default_frameworks():
+    """Every framework the harness can run here: experiments.names.FRAMEWORKS, Keras also out of the
+    box, those whose package is installed; and the GEMM floor."""
+    from experiments import frameworks, names
+
+    out = []
+    for fw in names.FRAMEWORKS:
+        if frameworks.missing(fw) is None:
+            out.append(fw)
+            if fw == "keras":
+                out.append("keras-default")
+    return out + ["gemm"]
+
+
+# ---- drivers ------------------------------------------------------------------------------------
+class Drivers:
+    """One spawned driver process per framework module (measure.driver), started together and
+    kept until close(); `run(job)` sends a job to its module's driver and waits for the result."""
+
+    def __init__(self, modules, base_config):
+        context = multiprocessing.get_context("spawn")
+        self.conns, self.processes, self.info = {}, {}, {}
+        for i, module in enumerate(modules):
+            parent, child = context.Pipe()
+            process = context.Process(target=measure.driver, args=(module, child, base_config, i == 0),
+                                      name=f"bench-driver-{module}", daemon=False)
+            process.start()
+            child.close()
+            self.conns[module], self.processes[module] = parent, process
+        for module, conn in self.conns.items():
+            message = self._receive(module)
+            if message[0] != "ready":
+                self.close()
+                raise RuntimeError(f"the {module} driver failed to start: {message[1]}")
+            self.info[module] = message[1]
+
+    def _receive(self, module):
+        try:
+            return self.conns[module].recv()
+        except EOFError:
+            return ("error", f"the {module} driver died (exit code {self.processes[module].exitcode})", "")
+
+    def run(self, job):
+        self.conns[job["module"]].send(job)
+        return self._receive(job["module"])
+
+    def close(self):
+        for module, conn in self.conns.items():
+            try:
+                conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for process in self.processes.values():
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def make_jobs(configs, thread_counts, columns, repeats, flop_budget, n_train, steps=None):
+    """Every measurement, in the order they run: thread count, then config, then framework."""
+    jobs = []
+    for threads in thread_counts:
+        for depth, width, M in configs:
+            k = steps_for(depth, width, M, n_train, flop_budget, steps)
+            for name, module, extra in columns:
+                overrides = BASE + [f"model.depth={depth}", f"model.width={width}", f"train.batch_size={M}",
+                                    f"train.threads={threads}"] + extra
+                jobs.append({"framework": name, "module": module, "threads": threads, "depth": depth,
+                             "width": width, "batch_size": M, "steps": k, "repeats": repeats,
+                             "overrides": overrides})
+    return jobs
+
+
+def run_jobs(drivers, jobs, log=print):
+    """Run the jobs one at a time; returns their results (an `error` key where one failed)."""
+    results = []
+    for job in jobs:
+        job = {**job, "config": harness_config(job["overrides"])}
+        message = drivers.run(job)
+        result = {k: job[k] for k in ("framework", "module", "threads", "depth", "width", "batch_size")}
+        if message[0] == "ok":
+            result.update(message[1])
+            log(f"  {job['framework']:<16} {result['s_epoch']:8.4f} s/epoch "
+                f"({result['min']:.4f}–{result['max']:.4f}), "
+                f"first epoch {result['first_s']:.4f}, {result['steps_timed']}/{result['steps_per_epoch']} steps, "
+                f"peak +{result['peak_mb']:.0f} MB")
+        else:
+            result["error"] = message[1]
+            log(f"  {job['framework']:<16} FAILED: {message[1]}\n{message[2] if len(message) > 2 else ''}")
+        results.append(result)
+    return results
+
+
+# ---- environment --------------------------------------------------------------------------------
+def _cpu_model():
     try:
-        Path("/proc/self/clear_refs").write_text("5")
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return _status("VmRSS")
+    return platform.processor() or platform.machine()
 
 
-def rss_peak():
-    return _status("VmHWM")
+def _mem_total_gb():
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return float("nan")
 
 
-def _status(key):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
+def _git():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{commit}{' (with uncommitted changes)' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
-def layer_sizes(depth, width):
-    return [784] + [width] * depth + [10]
+def environment(results, argv, load_start):
+    """Lines describing the run: command, date, machine, load, versions, BLAS and framework threads."""
+    versions = {}
+    for r in results:
+        if "version" in r:
+            versions.setdefault(r["module"], r["version"])
+    blas = sorted({b for r in results for b in r.get("blas", [])})
+    tags = sorted({f"{k}={v}" for r in results for k, v in r.get("tags", {}).items()})
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"command: python -m benchmarks.bench {shlex.join(argv)}".rstrip(),
+        f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; git: {_git()}",
+        f"machine: {_cpu_model()}, {cores} cores available of {os.cpu_count()}, {_mem_total_gb():.0f} GiB; "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
+        "load average (1, 5, 15 min) at start {:.2f} {:.2f} {:.2f}, at end {:.2f} {:.2f} {:.2f} "
+        "(other processes on the machine)".format(*load_start, *os.getloadavg()),
+        "versions: " + "; ".join(f"{m}: {v}" for m, v in sorted(versions.items())),
+        f"BLAS in the measuring processes: {'; '.join(blas)}",
+        f"framework threads in force: {', '.join(tags)}",
+        "OPENBLAS_NUM_THREADS={} OMP_NUM_THREADS={} OPENBLAS_CORETYPE={}".format(
+            *(os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE"))),
+    ]
 
 
-def gemm_shapes(depth, width, M):
-    """(m, k, n) of every product in one step: forward W A, BP3.2 Delta A^T, BP2.2 W^T Delta (not for layer 1)."""
-    n = layer_sizes(depth, width)
-    shapes = []
-    for l in range(1, len(n)):
-        shapes.append((n[l], n[l - 1], M))  # Z = W A_prev
-        shapes.append((n[l], M, n[l - 1]))  # dW = Delta A_prev^T
-        if l > 1:
-            shapes.append((n[l - 1], n[l], M))  # W^T Delta
-    return shapes
-
-
-def flops_per_step(depth, width, M):
-    return sum(2 * m * k * n for m, k, n in gemm_shapes(depth, width, M))
-
-
-def time_gemm(depth, width, M, steps, rng):
-    """Seconds for `steps` steps' worth of the same products, float32, preallocated outputs."""
-    operands = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32),
-                 np.empty((m, n), dtype=np.float32)) for m, k, n in gemm_shapes(depth, width, M)]
-    start = time.perf_counter()
-    for _ in range(steps):
-        for a, b, out in operands:
-            np.matmul(a, b, out=out)
-    return time.perf_counter() - start
-
-
-def first_call_peak(fn):
-    """Peak RSS rise (bytes) over the RSS before a call: used on a fresh model's first epoch, so
-    that every buffer, gradient, optimizer slot and (for Keras) traced graph it creates counts."""
-    base = rss_reset()
-    fn()
-    return max(0, rss_peak() - base)
-
-
-def measure(fn, repeats):
-    """Median seconds over `repeats` calls of fn(), after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def epoch_estimate(t_steps, t_one, steps, S):
-    """Seconds for S steps from `steps` timed steps and one timed single-step call: the fixed cost of
-    a call (t_one - one step) counts once, the per-step cost S times."""
-    if steps >= S:
-        return t_steps
-    per_step = (t_steps - t_one) / (steps - 1)
-    return t_one + per_step * (S - 1)
-
-
-def bench_config(depth, width, M, data, args, rng):
-    (X, y) = data["train"]
-    S = math.ceil(len(X) / M)
-    steps = max(5, min(S, args.max_steps, math.ceil(args.flop_budget / flops_per_step(depth, width, M))))
-    Xs, ys = X[:steps * M], y[:steps * M]
-    cfg = make_cfg(depth, width, M, args.threads)
-    seeds = np.random.SeedSequence(0).spawn(3)
-    row = {"depth": depth, "width": width, "batch_size": M, "steps_timed": steps, "steps_per_epoch": S}
-
-    net = build_scratchnn(cfg, seeds[0])
-    order = np.random.default_rng(1)
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        peak = first_call_peak(lambda: net.fit(Xs, ys, 1, M, shuffle=order, verbose=False))
-        t = measure(lambda: net.fit(Xs, ys, 1, M, shuffle=order, verbose=False), args.repeats)
-        t_one = measure(lambda: net.fit(Xs[:M], ys[:M], 1, M, shuffle=order, verbose=False), args.repeats)
-        row["scratchnn_s_epoch"], row["scratchnn_peak_mb"] = epoch_estimate(t, t_one, steps, S), peak / 2**20
-        t_gemm = statistics.median(time_gemm(depth, width, M, steps, rng) for _ in range(args.repeats))
-        row["gemm_s_epoch"] = t_gemm * S / steps
-
-    model = keras_twin.build(cfg, 784, 10, seeds[1])
-    order = np.random.default_rng(1)
-
-    def keras_epoch(n):
-        idx = order.permutation(n)
-        model.fit(Xs[idx], ys[idx], batch_size=M, epochs=1, shuffle=False, verbose=0)
-
-    peak = first_call_peak(lambda: keras_epoch(len(Xs)))
-    t = measure(lambda: keras_epoch(len(Xs)), args.repeats)
-    t_one = measure(lambda: keras_epoch(M), args.repeats)
-    row["keras_s_epoch"], row["keras_peak_mb"] = epoch_estimate(t, t_one, steps, S), peak / 2**20
-
-    flops = flops_per_step(depth, width, M) * S
-    row["ratio"] = row["scratchnn_s_epoch"] / row["keras_s_epoch"]
-    row["scratchnn_gflops"] = flops / row["scratchnn_s_epoch"] / 1e9
-    row["keras_gflops"] = flops / row["keras_s_epoch"] / 1e9
-    row["gemm_gflops"] = flops / row["gemm_s_epoch"] / 1e9
-    row["pct_of_gemm"] = 100 * row["gemm_s_epoch"] / row["scratchnn_s_epoch"]
-    row["step_over_matmul"] = row["scratchnn_s_epoch"] / row["gemm_s_epoch"]
-    n = layer_sizes(depth, width)
-    data_mb = Xs.nbytes / 2**20
-    params_mb = sum(a * b + a for a, b in zip(n[1:], n[:-1])) * 4 / 2**20
-    acts_mb = sum(n) * M * 4 / 2**20
-    row["memory_bound_mb"] = data_mb + params_mb + acts_mb
-    # the weights exist before fit; what fit adds comes on top of data and parameters
-    row["memory_ratio"] = (data_mb + params_mb + row["scratchnn_peak_mb"]) / row["memory_bound_mb"]
-    return row
-
-
-def markdown(df):
-    cols = ["depth", "width", "batch_size", "scratchnn_s_epoch", "keras_s_epoch", "ratio", "scratchnn_gflops",
-            "gemm_gflops", "pct_of_gemm", "step_over_matmul", "scratchnn_peak_mb", "keras_peak_mb", "memory_ratio"]
-    head = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n"
-    return head + "\n".join("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row) + " |"
-                            for row in df[cols].itertuples(index=False))
+# ---- main -----------------------------------------------------------------------------------------
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{len(QUICK)} configs, {QUICK_STEPS} steps per fit, {QUICK_REPEATS} repeats "
+                             "(the CI smoke run)")
+    parser.add_argument("--keras-settings", action="store_true",
+                        help="time Keras under jit_compile x steps_per_execution instead of the frameworks")
+    parser.add_argument("--threads", type=parse_threads, default=parse_threads(f"1,{os.cpu_count() or 1}"),
+                        help="comma-separated thread counts (default: 1 and all cores)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per measurement (median, min–max)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="time fits of exactly this many batches (scaled to the epoch); default: whole epochs "
+                             "up to --flop-budget")
+    parser.add_argument("--flop-budget", type=float, default=300e9,
+                        help="an epoch with more matrix-product FLOPs than this is timed on a slice")
+    parser.add_argument("--configs", type=parse_configs, default=None,
+                        help="depth x width x batch list, e.g. 1x128x32,2x256x128 (default: the grid)")
+    parser.add_argument("--frameworks", default=None,
+                        help="comma-separated columns among scratchnn, keras, keras-default, torch, gemm "
+                             "(default: every one installed)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the CSV and Markdown (default: %(default)s)")
+    parser.add_argument("--mlflow", action="store_true", help="also log the table to MLflow (experiment 'benchmark')")
+    return parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="three configs and few steps (the CI smoke run)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--flop-budget", type=float, default=60e9, help="fewer timed steps for big configs")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--mlflow", action="store_true", help="also log the table to MLflow (experiment 'benchmark')")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.max_steps, args.repeats = min(args.max_steps, 30), min(args.repeats, 2)
-    threads = keras_twin.import_tensorflow(args.threads)
-    cfg = make_cfg(*DEFAULT, args.threads)
-    cfg.data.dir = os.environ.get("SCRATCHNN_DATA_DIR")
-    cfg.data.val_size = 0
-    data = prepare_data(cfg, np.random.SeedSequence(0))
-    rng = np.random.default_rng(0)
-    rows = []
-    for depth, width, M in grid(args.quick):
-        rows.append(bench_config(depth, width, M, data, args, rng))
-        r = rows[-1]
-        print(f"depth={depth} width={width} batch={M}: scratchnn {r['scratchnn_s_epoch']:.3f} s/epoch, "
-              f"keras {r['keras_s_epoch']:.3f} s/epoch, ratio {r['ratio']:.3f}, {r['pct_of_gemm']:.0f}% of GEMM", flush=True)
-    df = pd.DataFrame(rows)
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        blas = [(i["internal_api"], i["num_threads"], i.get("architecture")) for i in threadpool_info() if i["user_api"] == "blas"]
-    import keras
-    import tensorflow as tf
-
-    env = (f"threads={args.threads} blas={blas} {threads} numpy={np.__version__} tensorflow={tf.__version__} "
-           f"keras={keras.__version__} cpu={platform.processor() or platform.machine()} "
-           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.repeats < 1:
+        raise SystemExit("error: --repeats must be >= 1")
+    configs = args.configs or grid(args.quick)
+    steps = args.steps or (QUICK_STEPS if args.quick else None)
+    repeats = min(args.repeats, QUICK_REPEATS) if args.quick else args.repeats
+    frameworks = args.frameworks.split(",") if args.frameworks else default_frameworks()
+    unknown = [fw for fw in frameworks if fw not in COLUMNS]
+    if unknown or not frameworks:
+        raise SystemExit(f"error: --frameworks must name some of {list(COLUMNS)}. Received: {args.frameworks!r}")
+    columns = variants(frameworks, args.keras_settings)
+    names = [c[0] for c in columns]
+    peers = [fw for fw in names if fw not in (tables.REFERENCE, tables.FLOOR)]
+    load_start = os.getloadavg()
+    base = harness_config(BASE)
+    print(f"{len(configs)} configs x threads {args.threads} x {names}", flush=True)
+    drivers = Drivers(sorted({c[1] for c in columns}), base)
+    try:
+        n_train = next(iter(drivers.info.values()))["n_train"]
+        jobs = make_jobs(configs, args.threads, columns, repeats, args.flop_budget, n_train, steps)
+        results, per_config = [], len(columns)
+        for i in range(0, len(jobs), per_config):
+            j = jobs[i]
+            print(f"threads={j['threads']} depth={j['depth']} width={j['width']} batch={j['batch_size']}:", flush=True)
+            results += run_jobs(drivers, jobs[i:i + per_config], log=lambda line: print(line, flush=True))
+    finally:
+        drivers.close()
+    env = environment(results, argv, load_start)
+    mode = "custom" if args.configs else ("quick" if args.quick else "full")
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "quick" if args.quick else "full"
-    df.to_csv(args.out / f"bench_{name}.csv", index=False)
-    text = f"{env}\n\n{markdown(df)}\n"
-    (args.out / f"bench_{name}.md").write_text(text)
-    print("\n" + text)
-    faster = (df.ratio < 1).mean()
-    print(f"scratchnn faster than Keras in {100 * faster:.0f}% of {len(df)} configs; "
-          f"default config ratio {df[(df.depth == 1) & (df.width == 128) & (df.batch_size == 32)].ratio.iloc[0]:.3f}")
+    if args.keras_settings:
+        text, table = keras_settings_report(results, names, env)
+        stem = f"keras_settings_{mode}"
+    else:
+        text, table = framework_report(results, names, peers, env)
+        stem = f"bench_{mode}"
+    import pandas as pd
+
+    df = pd.DataFrame(table)
+    df.to_csv(args.out / f"{stem}.csv", index=False)
+    (args.out / f"{stem}.md").write_text(text)
+    print("\n" + text, flush=True)
+    print(f"written: {args.out / (stem + '.csv')}, {args.out / (stem + '.md')}")
     if args.mlflow:
-        import mlflow
+        log_to_mlflow(df, stem, env)
+    failed = [r for r in results if "error" in r]
+    if failed:
+        print(f"{len(failed)} measurement(s) failed: " + "; ".join(
+            f"{r['framework']} {r['depth']}x{r['width']}x{r['batch_size']} threads={r['threads']}: {r['error']}"
+            for r in failed), file=sys.stderr)
+        return 1
+    return 0
 
-        from experiments.config import DEFAULT_TRACKING_URI
 
-        mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
-        mlflow.set_experiment("benchmark")
-        with mlflow.start_run(run_name=name, tags={"role": "benchmark", "environment": env}):
-            mlflow.log_table(df, "bench.json")
-            mlflow.log_metrics({"share_faster": float(faster)})
-    return df
+def framework_report(results, names, peers, env):
+    table = tables.rows(results, names, peers)
+    lines = ["# Benchmark: seconds per MNIST training epoch", "", *[f"- {e}" for e in env], "",
+             "Times: median (min–max) of the repeats, s/epoch; ratios: the division of the printed medians "
+             f"({tables.REFERENCE} / other, below 1 = {tables.REFERENCE} faster). `keras` = the harness's Keras "
+             "settings, `keras-default` = Keras out of the box, `gemm` = the GEMM floor. Peak MB: rise of the "
+             "peak RSS over the first epoch after the harness's warm-up. memory_ratio: (data + parameters + "
+             "scratchnn's rise) / (data + parameters + one batch of activations).", "",
+             tables.markdown(table, names, peers), ""]
+    lines += tables.summary_lines(table, peers)
+    passed, worst = tables.memory_check(table)
+    if passed is not None:
+        lines.append(f"memory: {tables.REFERENCE} memory_ratio at most {worst['memory_ratio']:.3f} "
+                     f"(bound {tables.MEMORY_BOUND}): {'pass' if passed else 'FAIL'}")
+    return "\n".join(lines) + "\n", table
+
+
+def keras_settings_report(results, names, env):
+    table = tables.keras_rows(results, names)
+    summary, best = tables.keras_summary(table, names)
+    preset = harness_config(BASE)["keras"]
+    current = tables.setting_name(preset["jit_compile"], preset["steps_per_execution"])
+    lines = ["# Keras execution settings: seconds per MNIST training epoch", "", *[f"- {e}" for e in env],
+             f"- the harness's preset now (conf/config.yaml -> conf/keras/tuned.yaml): {current}", "",
+             "Times: median (min–max) of the repeats, s/epoch; the fastest per config in bold.", "",
+             tables.keras_markdown(table, names), ""]
+    lines += [f"{r['threads']} thread(s), depth {r['depth']}, width {r['width']}, batch {r['batch_size']}: "
+              f"fastest {r['fastest']}" for r in table]
+    lines += [""] + summary
+    return "\n".join(lines) + "\n", table
+
+
+def log_to_mlflow(df, name, env):
+    import mlflow
+
+    from experiments import names
+    from experiments.config import DEFAULT_TRACKING_URI
+
+    mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
+    mlflow.set_experiment("benchmark")
+    with mlflow.start_run(run_name=name, tags={names.ROLE: names.ROLE_BENCHMARK, "environment": "\n".join(env)}):
+        mlflow.log_table(df, f"{name}.json")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The benchmark's tables: measurements in, rows with ratios out, Markdown and CSV.
+
+Every time in a row is rounded once, to 4 significant digits, and every ratio is the division of
+the two rounded times as printed, so a reader can check any ratio from the table itself.
+"""
+
+import math
+
+REFERENCE = "scratchnn"
+FLOOR = "gemm"
+MEMORY_BOUND = 1.5  # issue 15, target 6: training peak <= 1.5 x (data + parameters + one batch of activations)
+
+
+def sig(x, digits=4):
+    """x rounded to `digits` significant digits (a time as the table prints it)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def ratio(a, b):
+    return a / b if a == a and b == b and b > 0 else float("nan")
+
+
+def config_key(r):
+    return (r["threads"], r["depth"], r["width"], r["batch_size"])
+
+
+def params_mb(depth, width, n_in=784, n_out=10):
+    n = [n_in] + [width] * depth + [n_out]
+    return sum(a * b + a for a, b in zip(n[1:], n[:-1])) * 4 / 2**20
+
+
+def activations_mb(depth, width, M, n_in=784, n_out=10):
+    return sum([n_in] + [width] * depth + [n_out]) * M * 4 / 2**20
+
+
+def rows(results, frameworks, peers):
+    """One row per (threads, depth, width, batch size) from job results (dicts with framework,
+    threads, depth, width, batch_size, s_epoch, min, max, peak_mb, steps_timed, steps_per_epoch,
+    data_mb; or an `error`). `frameworks`: the columns in order; `peers`: the frameworks scratchnn is
+    compared with (the GEMM floor is not a peer)."""
+    by_config = {}
+    for r in results:
+        by_config.setdefault(config_key(r), {})[r["framework"]] = r
+    out = []
+    for (threads, depth, width, M), found in by_config.items():
+        row = {"threads": threads, "depth": depth, "width": width, "batch_size": M}
+        any_result = next(iter(found.values()))
+        row["steps_timed"] = any_result.get("steps_timed")
+        row["steps_per_epoch"] = any_result.get("steps_per_epoch")
+        for fw in frameworks:
+            r = found.get(fw, {})
+            ok = "s_epoch" in r
+            row[f"{fw}_s"] = sig(r["s_epoch"]) if ok else float("nan")
+            row[f"{fw}_min"] = sig(r["min"]) if ok else float("nan")
+            row[f"{fw}_max"] = sig(r["max"]) if ok else float("nan")
+            row[f"{fw}_peak_mb"] = round(r["peak_mb"], 1) if ok else float("nan")
+            row[f"{fw}_first_s"] = sig(r["first_s"]) if ok and "first_s" in r else float("nan")
+            if not ok and r.get("error"):
+                row[f"{fw}_error"] = r["error"]
+            for key in ("s_epoch", "min", "max"):
+                assert not ok or r[key] >= 0, f"negative time {fw} {key}={r[key]}"
+        ref = row.get(f"{REFERENCE}_s", float("nan"))
+        present = [p for p in peers if row.get(f"{p}_s", float("nan")) == row.get(f"{p}_s")]
+        best = min(present, key=lambda p: row[f"{p}_s"]) if present else ""
+        row["best_peer"] = best
+        row["vs_best_peer"] = ratio(ref, row[f"{best}_s"]) if best else float("nan")
+        for p in peers:
+            row[f"vs_{p}"] = ratio(ref, row.get(f"{p}_s", float("nan")))
+        if FLOOR in frameworks:
+            row[f"vs_{FLOOR}"] = ratio(ref, row.get(f"{FLOOR}_s", float("nan")))
+        s = found.get(REFERENCE, {})
+        if "peak_mb" in s:
+            data_mb, p_mb = s["data_mb"], params_mb(depth, width)
+            bound = data_mb + p_mb + activations_mb(depth, width, M)
+            row["memory_bound_mb"] = round(bound, 1)
+            row["memory_ratio"] = (data_mb + p_mb + s["peak_mb"]) / bound
+        out.append(row)
+    return out
+
+
+def _time_cell(row, fw):
+    t = row[f"{fw}_s"]
+    if t != t:
+        return "error" if row.get(f"{fw}_error") else "-"
+    return f"{t:.4g} ({row[f'{fw}_min']:.3g}–{row[f'{fw}_max']:.3g})"
+
+
+def _ratio_cell(x):
+    return f"{x:.3f}" if x == x else "-"
+
+
+def markdown(table, frameworks, peers):
+    """The table as Markdown: s/epoch median (min–max) per framework, then the ratios."""
+    head = ["threads", "depth", "width", "batch", "steps timed / epoch"]
+    head += [f"{fw} s/epoch" for fw in frameworks]
+    head += ["best peer", f"{REFERENCE} / best peer"] + [f"{REFERENCE} / {p}" for p in peers]
+    if FLOOR in frameworks:
+        head.append(f"{REFERENCE} / {FLOOR}")
+    head += [f"{fw} peak MB" for fw in frameworks] + ["memory_ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in table:
+        cells = [str(row["threads"]), str(row["depth"]), str(row["width"]), str(row["batch_size"]),
+                 f"{row['steps_timed']} / {row['steps_per_epoch']}"]
+        cells += [_time_cell(row, fw) for fw in frameworks]
+        cells += [row["best_peer"] or "-", _ratio_cell(row["vs_best_peer"])]
+        cells += [_ratio_cell(row[f"vs_{p}"]) for p in peers]
+        if FLOOR in frameworks:
+            cells.append(_ratio_cell(row[f"vs_{FLOOR}"]))
+        cells += [f"{row[f'{fw}_peak_mb']:.0f}" if row[f"{fw}_peak_mb"] == row[f"{fw}_peak_mb"] else "-"
+                  for fw in frameworks]
+        cells.append(_ratio_cell(row.get("memory_ratio", float("nan"))))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_markdown(text):
+    """The table rows of a Markdown table as lists of cells (header first), for tests and readers."""
+    lines = [line for line in text.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def memory_check(table):
+    """(passed, worst row) of scratchnn's memory_ratio against MEMORY_BOUND."""
+    measured = [r for r in table if r.get("memory_ratio", float("nan")) == r.get("memory_ratio")]
+    if not measured:
+        return None, None
+    worst = max(measured, key=lambda r: r["memory_ratio"])
+    return worst["memory_ratio"] <= MEMORY_BOUND, worst
+
+
+def summary_lines(table, peers):
+    """Counts a reader wants: where scratchnn is ahead of every peer, and its distance to the floor."""
+    lines = []
+    for threads in sorted({r["threads"] for r in table}):
+        sub = [r for r in table if r["threads"] == threads and r["vs_best_peer"] == r["vs_best_peer"]]
+        if not sub:
+            continue
+        ahead = sum(r["vs_best_peer"] < 1 for r in sub)
+        geo = math.exp(sum(math.log(r["vs_best_peer"]) for r in sub) / len(sub))
+        worst = max(sub, key=lambda r: r["vs_best_peer"])
+        lines.append(f"{threads} thread(s): {REFERENCE} faster than every peer in {ahead} of {len(sub)} configs; "
+                     f"{REFERENCE} / best peer geometric mean {geo:.3f}, worst {worst['vs_best_peer']:.3f} "
+                     f"(depth {worst['depth']}, width {worst['width']}, batch {worst['batch_size']}, "
+                     f"vs {worst['best_peer']})")
+        floor = [r for r in sub if r.get(f"vs_{FLOOR}", float("nan")) == r.get(f"vs_{FLOOR}")]
+        if floor:
+            top = max(floor, key=lambda r: r[f"vs_{FLOOR}"])
+            lines.append(f"{threads} thread(s): {REFERENCE} / GEMM floor from "
+                         f"{min(r[f'vs_{FLOOR}'] for r in floor):.3f} to {top[f'vs_{FLOOR}']:.3f} "
+                         f"(depth {top['depth']}, width {top['width']}, batch {top['batch_size']})")
+    return lines
+
+
+# ---- Keras execution settings -----------------------------------------------------------------
+def setting_name(jit_compile, steps_per_execution):
+    return f"jit={'on' if jit_compile else 'off'} spe={steps_per_execution}"
+
+
+def keras_rows(results, settings):
+    """One row per (threads, config): s/epoch of every Keras setting, and the fastest."""
+    by_config = {}
+    for r in results:
+        by_config.setdefault(config_key(r), {})[r["framework"]] = r
+    out = []
+    for (threads, depth, width, M), found in by_config.items():
+        row = {"threads": threads, "depth": depth, "width": width, "batch_size": M}
+        any_result = next(iter(found.values()))
+        row["steps_timed"], row["steps_per_epoch"] = any_result.get("steps_timed"), any_result.get("steps_per_epoch")
+        for name in settings:
+            r = found.get(name, {})
+            row[f"{name}_s"] = sig(r["s_epoch"]) if "s_epoch" in r else float("nan")
+            row[f"{name}_min"] = sig(r["min"]) if "s_epoch" in r else float("nan")
+            row[f"{name}_max"] = sig(r["max"]) if "s_epoch" in r else float("nan")
+            row[f"{name}_first_s"] = sig(r["first_s"]) if "first_s" in r else float("nan")
+        timed_ = [n for n in settings if row[f"{n}_s"] == row[f"{n}_s"]]
+        row["fastest"] = min(timed_, key=lambda n: row[f"{n}_s"]) if timed_ else ""
+        for name in settings:
+            row[f"{name}_vs_fastest"] = ratio(row[f"{name}_s"], row[f"{row['fastest']}_s"]) if timed_ else float("nan")
+        out.append(row)
+    return out
+
+
+def keras_markdown(table, settings):
+    head = ["threads", "depth", "width", "batch", "steps timed / epoch"] + [f"{n} s/epoch" for n in settings]
+    head += ["fastest"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in table:
+        cells = [str(row["threads"]), str(row["depth"]), str(row["width"]), str(row["batch_size"]),
+                 f"{row['steps_timed']} / {row['steps_per_epoch']}"]
+        for n in settings:
+            t = row[f"{n}_s"]
+            mark = "**" if n == row["fastest"] else ""
+            cells.append(f"{mark}{t:.4g}{mark} ({row[f'{n}_min']:.3g}–{row[f'{n}_max']:.3g})" if t == t else "error")
+        cells.append(row["fastest"] or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def keras_summary(table, settings):
+    """Per thread count and setting: wins and the geometric mean of time / fastest time over the
+    configs; the recommendation is the setting with the smallest geometric mean."""
+    lines, best = [], {}
+    for threads in sorted({r["threads"] for r in table}):
+        sub = [r for r in table if r["threads"] == threads and r["fastest"]]
+        scores = []
+        for n in settings:
+            rel = [r[f"{n}_vs_fastest"] for r in sub if r[f"{n}_vs_fastest"] == r[f"{n}_vs_fastest"]]
+            if len(rel) == len(sub) and sub:
+                geo = math.exp(sum(math.log(x) for x in rel) / len(rel))
+                scores.append((geo, n, sum(r["fastest"] == n for r in sub), max(rel)))
+        scores.sort()
+        for geo, n, wins, worst in scores:
+            lines.append(f"{threads} thread(s): {n:<16} fastest in {wins:>2} of {len(sub)} configs; "
+                         f"time / fastest: geometric mean {geo:.3f}, worst {worst:.3f}")
+        if scores:
+            best[threads] = scores[0][1]
+            lines.append(f"{threads} thread(s): recommended {scores[0][1]} (smallest geometric mean)")
+    return lines, best
