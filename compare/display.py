@@ -80,7 +80,7 @@ def verdicts(comparisons, table, columns):
     """The verdict table: config, framework compared, seeds, Δacc (REFERENCE − other) with its CI, the
     Holm-adjusted p-values, McNemar's p (the largest over seeds, and how many are below ALPHA), the
     verdict and the time ratio (REFERENCE / other) with its CI."""
-    merged = comparisons.merge(table, on=KEYS, how="left", suffixes=("", "_config"))
+    merged = comparisons.merge(table, on=list(KEYS), how="left", suffixes=("", "_config"))
     out = configs(merged, columns)
     rows = merged.to_dict("records")
     out["vs"] = merged["vs"].tolist()

@@ -17,7 +17,7 @@ from experiments import names
 from . import stats
 from .runs import delta, others
 
-COLUMNS = ["run_id", "vs", "b", "c", "n_test", "p"]
+COLUMNS = ("run_id", "vs", "b", "c", "n_test", "p")
 
 
 def predictions(client, run_id, cache):
@@ -57,4 +57,4 @@ def tests(pairs, cache, tracking_uri=None):
                 notes.append(f"McNemar {names.REFERENCE} vs {other}, run {row['run_id']}: {note}")
             else:
                 rows.append({"run_id": row["run_id"], "vs": other, **result})
-    return pd.DataFrame(rows, columns=COLUMNS), notes
+    return pd.DataFrame(rows, columns=list(COLUMNS)), notes

@@ -16,7 +16,7 @@ from .runs import samples  # noqa: E402
 from .verdicts import COLOURS  # noqa: E402
 
 MARKERS = dict(zip(names.FRAMEWORKS, "osD^v"))
-LOG_AXES = {"lr", "width", "batch_size", "l2"}  # swept in powers, read on a log axis
+LOG_AXES = frozenset({"lr", "width", "batch_size", "l2"})  # swept in powers, read on a log axis
 
 
 def colour(framework):

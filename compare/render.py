@@ -23,7 +23,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;m
 h1{font-size:1.6em;border-bottom:1px solid #d0d7de;padding-bottom:.3em} h2{font-size:1.25em;margin-top:1.8em}
 ul.summary{font-size:1.02em;background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.8em 2em}
 table{border-collapse:collapse;font-size:13px;margin:.5em 0;display:block;overflow-x:auto}
-th{background:#f6f8fa;text-align:left;position:sticky;top:0;vertical-align:bottom} th,td{border:1px solid #d0d7de;padding:3px 8px} td{white-space:nowrap}
+th{background:#f6f8fa;text-align:left;position:sticky;top:0;vertical-align:bottom}
+th,td{border:1px solid #d0d7de;padding:3px 8px} td{white-space:nowrap}
 tr:nth-child(even) td{background:#fbfcfd} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{color:#fff;border-radius:4px;padding:1px 6px;white-space:nowrap}
 td.badge{border-radius:0} img{max-width:100%;border:1px solid #d0d7de}

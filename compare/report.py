@@ -19,14 +19,13 @@ import pandas as pd
 from experiments import names
 
 from . import display, mcnemar, plots, render, tables, verdicts
-from .runs import STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples, search, value_text
+from .runs import NUMERIC, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples, search, value_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
 UI_URL = "{base}/#/experiments/{id}?workflowType=machine_learning"  # the runs table, in model-training mode
-NUMERIC = {"depth", "width", "batch_size", "lr", "epochs", "dropout", "l2"}
 
 
 def view_hint(tracking_uri, experiment_id):
@@ -78,7 +77,8 @@ def _figures(r, out, margin_pp):
     figures = {}
     if len(r["comparisons"]) and r["comparisons"]["n"].gt(0).any():
         shown = r["comparisons"][r["comparisons"]["n"] > 0]
-        labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in shown.merge(r["table"], on=verdicts.KEYS).to_dict("records")]
+        configs = shown.merge(r["table"], on=list(verdicts.KEYS), how="left").to_dict("records")
+        labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in configs]
         plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
         figures["forest"] = out / "forest_delta_acc.png"
     if r["two_way"]:
@@ -159,8 +159,8 @@ def _wide(r):
     """The per-config table with each comparison's statistics as columns `<statistic>_vs_<framework>`."""
     table = r["table"]
     for other, rows in r["comparisons"].groupby("vs", sort=False):
-        stats_ = rows.drop(columns="vs").set_index(verdicts.KEYS).add_suffix(f"_vs_{other}")
-        table = table.merge(stats_, left_on=verdicts.KEYS, right_index=True, how="left")
+        stats_ = rows.drop(columns="vs").set_index(list(verdicts.KEYS)).add_suffix(f"_vs_{other}")
+        table = table.merge(stats_, left_on=list(verdicts.KEYS), right_index=True, how="left")
     return table
 
 

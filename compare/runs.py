@@ -27,8 +27,9 @@ from experiments import names
 
 LIVE = ("RUNNING", "SCHEDULED")
 STALE_AFTER_S = 300.0  # ten missed heartbeats (runs refresh theirs every ~30 s)
-INTEGER = {"depth", "width", "batch_size", "epochs", "seed"}
-NUMBER = {"lr", "dropout", "l2"}
+INTEGER = frozenset({"depth", "width", "batch_size", "epochs", "seed"})  # names.CONFIG_PARAMS columns by type
+NUMBER = frozenset({"lr", "dropout", "l2"})
+NUMERIC = (INTEGER | NUMBER) - {"seed"}  # the config keys a figure can put on an axis
 METRICS = {"acc": names.TEST_ACC, "loss": names.TEST_LOSS, "fit_s": names.FIT_TIME}
 NOT_RUNS = (names.ROLE_REPORT, names.ROLE_BENCHMARK)  # runs in a training experiment that are no config
 

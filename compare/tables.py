@@ -40,7 +40,7 @@ def per_config(pairs):
     framework the mean and std of test accuracy, the mean fit time, and how many seeds finished."""
     settings_ = [c for c in names.CONFIG_PARAMS if c != "seed"] + [c for c in pairs.columns if "." in c]
     rows = []
-    for (experiment, config_id), group in pairs.groupby(KEYS, sort=False):
+    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
         row = {"experiment": experiment, "config_id": config_id, **{c: group[c].iloc[0] for c in settings_},
                "seeds": len(group), "failed": int((group["state"] == "failed").sum()),
                "running": int((group["state"] == "running").sum()),

@@ -15,9 +15,9 @@ import pandas as pd
 from . import stats
 from .runs import delta, others, ratio
 
-KEYS = ["experiment", "config_id"]
-COLUMNS = KEYS + ["vs", "n", "delta_pp", "delta_lo", "delta_hi", "p_diff", "p_tost", "mcnemar_min", "mcnemar_max",
-                  "mcnemar_runs", "mcnemar_below", "time_ratio", "ratio_lo", "ratio_hi", "ratio_n"]
+KEYS = ("experiment", "config_id")  # the key of a config; pandas wants list(KEYS)
+COLUMNS = KEYS + ("vs", "n", "delta_pp", "delta_lo", "delta_hi", "p_diff", "p_tost", "mcnemar_min", "mcnemar_max",
+                  "mcnemar_runs", "mcnemar_below", "time_ratio", "ratio_lo", "ratio_hi", "ratio_n")
 
 
 def _mcnemar(tests, run_ids, other):
@@ -44,12 +44,12 @@ def _row(group, other, margin_pp, tests):
 def comparisons(pairs, tests=None, margin_pp=0.2):
     """The comparison table (see the module docstring); `tests` is the McNemar table of `mcnemar.tests`."""
     rows = []
-    for (experiment, config_id), group in pairs.groupby(KEYS, sort=False):
+    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
         for other in others(pairs):
             row = _row(group, other, margin_pp, tests)
             if row["n"] or row["ratio_n"]:
                 rows.append({"experiment": experiment, "config_id": config_id, **row})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["p_diff_holm"] = stats.holm(table["p_diff"].where(table["n"] > 1))
     table["p_tost_holm"] = stats.holm(table["p_tost"].where(table["n"] > 1))
     table["verdict"] = [stats.verdict(n, pe, pd_) for n, pe, pd_ in
