@@ -148,13 +148,21 @@ def test_a_batch_larger_than_the_data_fails_its_parent_run_with_the_reason(make_
     assert runs["tags.failure_reason"].iloc[0].startswith("ConfigError: train.batch_size must not exceed")
 
 
-@pytest.mark.parametrize("override", ["optimizer=adagrad", "model.widht=3", "model.width=abc", "train.epochs=1.5"])
-def test_unknown_keys_and_wrong_types_fail_at_composition(make_cfg, override):
+@pytest.mark.parametrize("override,message", [
+    ("optimizer=adagrad", "Could not find 'optimizer/adagrad'"),
+    ("model.widht=3", "Could not override 'model.widht'"),
+    ("model.width=abc", "Error merging override model.width=abc"),
+    ("train.epochs=1.5", "Error merging override train.epochs=1.5"),
+])
+def test_unknown_keys_and_wrong_types_fail_at_composition_naming_them(make_cfg, override, message):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    with pytest.raises((HydraException, OmegaConfBaseException)):
+    with pytest.raises((HydraException, OmegaConfBaseException)) as caught:
         make_cfg(override)
+    cause = caught.value.__cause__
+    assert message in str(caught.value)
+    assert cause is None or "could not be converted to Integer" in str(cause) or "Key 'widht' not in" in str(cause)
 
 
 @pytest.mark.parametrize("group,cls,hyper", [

@@ -95,7 +95,9 @@ def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
 
     time.sleep(4)
     output = run_sweep(db, tmp_path / "out2", *fast)
-    assert "marked" in output and "KILLED" in output
+    running = int((before.status == "RUNNING").sum())
+    assert (f"sweep: marked {running} run(s) KILLED: RUNNING with no heartbeat for over 3 s (their process died)"
+            in output.splitlines()), output
     assert f"sweep: {4 - len(finished_before)} finished, 0 failed, {len(finished_before)} skipped" in output
     after = runs(db)
     assert_complete(after, 4)
