@@ -1,1 +1,2 @@
-"""Reports comparing scratchnn with Keras, built from MLflow runs (`python -m compare.report`)."""
+"""Reports comparing scratchnn with every other framework of an experiment, built from MLflow runs:
+seed-paired statistics and equivalence verdicts (`python -m compare.report`, docs/statistics.md)."""

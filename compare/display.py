@@ -19,7 +19,7 @@ def sig3(x):
     """3 significant digits, trailing zeros kept (2.00, 0.500); no exponent below 1000."""
     if pd.isna(x):
         return "n/a"
-    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:#.3g}"
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:#.3g}".rstrip(".")  # 649. -> 649
 
 
 def pp(x):

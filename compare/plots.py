@@ -112,7 +112,9 @@ def learning_curves(histories, path, title=""):
     """Loss and accuracy per epoch of one run: a colour per framework, train solid and validation
     dashed, every epoch a marker (a 1-epoch run shows points); an absent or all-NaN series is not drawn."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = max(len(h.get("loss") or []) for h in histories.values())
     for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.set_xlim(0.5, epochs + 0.5)
         for fw, history in histories.items():
             for split, series, style in (("train", key, "-"), ("val", f"val_{key}", "--")):
                 values = np.asarray(history.get(series) or [], dtype=float)
@@ -120,7 +122,7 @@ def learning_curves(histories, path, title=""):
                     ax.plot(np.arange(1, len(values) + 1), values, style, marker=MARKERS[fw], color=colour(fw),
                             label=f"{fw} {split}")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         if ax.lines:
