@@ -107,7 +107,7 @@ class Config:
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     keras: KerasConfig = field(default_factory=KerasConfig)
     frameworks: List[str] = field(default_factory=lambda: list(DEFAULT_FRAMEWORKS))
-    parity: bool = False  # identical initial weights, and a step-by-step loss comparison
+    parity: Any = False  # identical initial weights and a step-by-step loss comparison; auto: when dropout is 0
     parity_steps: int = 100
     rerun: bool = False  # in a sweep, run configs again even if they already FINISHED
     objective: str = "scratchnn/val_acc"  # the parent-run metric a sweep job returns (the search maximises it)
@@ -177,10 +177,18 @@ def validate(cfg, n_train=None):
     check(0 < ml.heartbeat_s < math.inf, "mlflow.heartbeat_s", ml.heartbeat_s, "must be finite and > 0")
     check(ml.stale_after_s >= 2 * ml.heartbeat_s, "mlflow.stale_after_s", ml.stale_after_s,
           f"must be at least twice mlflow.heartbeat_s ({ml.heartbeat_s})")
-    if cfg.parity:
+    check(cfg.parity in (True, False, "auto"), "parity", cfg.parity, "must be true, false or auto")
+    check(cfg.parity_steps >= 1, "parity_steps", cfg.parity_steps, "must be >= 1")
+    if cfg.parity is True:
         check(m.dropout == 0, "model.dropout", m.dropout, "must be 0 with parity=true (masks cannot match)")
         check(names.REFERENCE in cfg.frameworks and len(cfg.frameworks) >= 2, "frameworks", list(cfg.frameworks),
               f"must include {names.REFERENCE} and another framework with parity=true")
+
+
+def parity_on(cfg):
+    """parity=true, or parity=auto where it can hold: no dropout, scratchnn and another framework."""
+    possible = cfg.model.dropout == 0 and names.REFERENCE in cfg.frameworks and len(cfg.frameworks) >= 2
+    return cfg.parity is True or (cfg.parity == "auto" and possible)
 
 
 def _check_frameworks(cfg, check):

@@ -22,7 +22,7 @@ import scratchnn as sn
 from scratchnn import datasets, preprocessing as pp
 
 from . import artifacts, frameworks, names, parity, tracking
-from .config import optimizer_label, validate
+from .config import optimizer_label, parity_on, validate
 from .lifecycle import Recorder, reason
 
 SEEDS = ("split", "scratchnn", "order", "keras", "warmup", "torch")  # spawn order: never reorder, only append
@@ -123,7 +123,7 @@ def _setup(job):
     for fw in cfg.frameworks:
         tags.update(frameworks.get(fw).configure(cfg))
     models = {fw: build(cfg, fw, job.seeds[fw], job.data["n_out"]) for fw in cfg.frameworks}
-    if cfg.parity:
+    if parity_on(cfg):
         weights = models[names.REFERENCE].get_weights()
         for model in models.values():
             model.set_weights(weights)
@@ -152,7 +152,7 @@ def _train_under(job, parent_id, name):
     with threadpool_limits(limits=cfg.train.threads, user_api="blas"):
         models, tags = _setup(job)
         recorder.set_tags(parent_id, tags)
-        if cfg.parity:
+        if parity_on(cfg):
             trajectories = parity.losses(job, lambda fw: build(cfg, fw, job.seeds["warmup"]),
                                          models[names.REFERENCE].get_weights())
             parity.record(job, parent_id, trajectories)

@@ -141,3 +141,14 @@ def test_compare_and_names_import_no_training_code():
             " or (m.startswith('experiments.') and m != 'experiments.names')]; print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dropout,checked", [(0.0, True), (0.2, False)])
+def test_parity_auto_checks_every_config_that_can_match(make_cfg, dropout, checked):
+    cfg = make_cfg("frameworks=[scratchnn,torch]", "parity=auto", "parity_steps=20", f"model.dropout={dropout}")
+    metrics = train_config(cfg)
+    parent = runs_of(cfg).query("`tags.role` == 'parent'").iloc[0]
+    column = f"metrics.{names.parity('torch', names.PARITY_DEV)}"
+    assert bool(column in parent and parent[column] == parent[column]) is checked
+    if checked:
+        assert parent[column] < parity.PARITY_BOUND and names.parity("torch", names.PARITY_STEP) not in metrics
