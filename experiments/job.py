@@ -28,6 +28,7 @@ from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
 SWEEP_SIZE = "SCRATCHNN_SWEEP_SIZE"  # set by the sweep callback: how many jobs the sweep launches
+SWEPT_KEYS = "SCRATCHNN_SWEPT_KEYS"  # and which keys it varies (a job's run is named by their values)
 
 
 def announce(cfg, name, job_number):

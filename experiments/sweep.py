@@ -9,15 +9,17 @@ each framework's total fit time, and how to view the runs. Each job announces it
 """
 
 import json
+import math
 import os
 import time
 from collections import Counter
 from pathlib import Path
 
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
 from . import tracking
-from .job import SWEEP_SIZE
+from .job import SWEEP_SIZE, SWEPT_KEYS
 from .runner import view_hint
 
 STATUSES = ("finished", "failed", "skipped", "killed")
@@ -32,28 +34,39 @@ def read_statuses(sweep_dir):
     return {key: counts.get(key, 0) for key in STATUSES}, dict(fit)
 
 
-def sweep_size(config):
-    """How many jobs the sweep launches: the search's n_trials, else the product of the sizes of
-    the swept keys (the command line's value of a key replaces the preset's, as Hydra does)."""
+def swept(config):
+    """{key: how many values} for every key the sweep varies (the command line's value of a key
+    replaces the preset's, as Hydra does)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    sweeper = config.hydra.sweeper
-    if sweeper.get("n_trials"):
-        return int(sweeper.n_trials)
-    preset = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
-    swept = {}
+    preset = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    counts = {}
     for override in OverridesParser.create().parse_overrides(preset + list(config.hydra.overrides.task)):
-        swept[override.key_or_group] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
-    size = 1
-    for n in swept.values():
-        size *= n
-    return size
+        counts[override.key_or_group] = _count(override)
+    return {key: n for key, n in counts.items() if n > 1}
+
+
+def _count(override):
+    if not override.is_sweep_override():
+        return 1
+    try:
+        return len(list(override.sweep_string_iterator()))
+    except HydraException:  # an interval, which a search draws from
+        return math.inf
+
+
+def sweep_size(config):
+    """How many jobs the sweep launches: the search's n_trials, else the product of the swept sizes."""
+    if config.hydra.sweeper.get("n_trials"):
+        return int(config.hydra.sweeper.n_trials)
+    return math.prod(swept(config).values())
 
 
 class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs):
         self.started = time.monotonic()
-        os.environ[SWEEP_SIZE] = str(sweep_size(config))  # read by each job (workers inherit it)
+        os.environ[SWEEP_SIZE] = str(sweep_size(config))  # read by each job (workers inherit them)
+        os.environ[SWEPT_KEYS] = ",".join(swept(config))
         client, experiment_id = tracking.connect(config.mlflow)
         stale = tracking.mark_stale(client, experiment_id, config.mlflow.stale_after_s)
         if stale:

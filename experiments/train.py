@@ -20,11 +20,17 @@ from experiments.config import CONF_DIR, register_configs  # noqa: E402
 from experiments.signals import Interrupted, handled  # noqa: E402
 
 register_configs()
+SILENT = ("mlflow.", "hydra.", "rerun", "sweep")  # overrides that do not name what is trained
 
 
-def run_name(hydra_cfg):
-    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("mlflow.", "hydra.", "rerun", "+sweep"))]
-    return ",".join(overrides) or "default"
+def run_name(hydra_cfg, sweeping):
+    """The parent run's name: the values of the swept keys in a sweep (all command-line overrides in a
+    single run), each key by its last part where that is unambiguous: `depth=2,width=64`."""
+    pairs = [o.lstrip("+").split("=", 1) for o in hydra_cfg.overrides.task if "=" in o]
+    keys = os.environ.get(job.SWEPT_KEYS, "").split(",") if sweeping else None
+    pairs = [(k, v) for k, v in pairs if (k in keys if keys is not None else not k.startswith(SILENT))]
+    short = [k.rsplit(".", 1)[-1] for k, _ in pairs]
+    return ",".join(f"{s if short.count(s) == 1 else k}={v}" for s, (k, v) in zip(short, pairs)) or "default"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -32,7 +38,7 @@ def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
-    name = cfg.mlflow.run_name or run_name(hydra_cfg)
+    name = cfg.mlflow.run_name or run_name(hydra_cfg, sweeping)
     if sweeping:
         job.announce(cfg, name, hydra_cfg.job.num)
     return job.run(cfg, name, hydra_cfg.runtime.output_dir, sweeping=sweeping, searching=searching,

@@ -107,3 +107,18 @@ def test_sweep_size_counts_the_jobs_hydra_launches(preset, command_line, expecte
 
     config = OmegaConf.create({"hydra": {"sweeper": {"params": preset}, "overrides": {"task": command_line}}})
     assert sweep_size(config) == expected
+
+
+@pytest.mark.parametrize("task,sweeping,swept,expected", [
+    (["+sweep=smoke", "model.depth=2", "train.threads=1", "mlflow.tracking_uri=x"], True, "model.depth", "depth=2"),
+    (["model.depth=2", "model.width=64", "train.seed=1"], True, "model.depth,model.width,train.seed",
+     "depth=2,width=64,seed=1"),
+    (["optimizer.momentum=0.9", "model.width=8"], False, "", "momentum=0.9,width=8"),
+    (["mlflow.experiment=e", "rerun=true"], False, "", "default"),
+])
+def test_run_names_hold_only_the_swept_values(monkeypatch, task, sweeping, swept, expected):
+    from experiments import job
+    from experiments.train import run_name
+
+    monkeypatch.setenv(job.SWEPT_KEYS, swept)
+    assert run_name(OmegaConf.create({"overrides": {"task": task}}), sweeping) == expected
