@@ -42,8 +42,11 @@ def configs(table, columns):
 
 
 def _result(mean, extra, counts):
-    """A per-config cell: FAILED or running when no seed finished, missing when never logged."""
-    finished, n, running = counts
+    """A per-config cell: `not run` when no seed asked for the framework, FAILED or running when no
+    seed finished, missing when never logged."""
+    finished, n, running, asked = counts
+    if asked == 0:
+        return "not run"
     if finished == 0:
         return "running" if running else "FAILED"
     return "missing" if n == 0 or pd.isna(mean) else mean + extra
@@ -60,11 +63,11 @@ def per_config(table, columns, frameworks):
     out["seeds"] = [seeds(*c) for c in zip(table["seeds"], table["failed"], table["running"])]
     for fw in frameworks:
         rows = table.to_dict("records")
+        counts = [(r[f"{fw}_finished"], r[f"{fw}_acc_n"], r["running"], r[f"{fw}_asked"]) for r in rows]
         out[f"{fw} acc %"] = [_result(pct(r[f"{fw}_acc"]), "" if pd.isna(r[f"{fw}_acc_std"]) else
-                                      f" ± {pct(r[f'{fw}_acc_std'])}", (r[f"{fw}_finished"], r[f"{fw}_acc_n"], r["running"]))
-                              for r in rows]
-        out[f"{fw} fit s"] = [_result(sig3(r[f"{fw}_fit_s"]), "", (r[f"{fw}_finished"], r[f"{fw}_fit_s_n"], r["running"]))
-                              for r in rows]
+                                      f" ± {pct(r[f'{fw}_acc_std'])}", c) for r, c in zip(rows, counts)]
+        out[f"{fw} fit s"] = [_result(sig3(r[f"{fw}_fit_s"]), "", (c[0], r[f"{fw}_fit_s_n"], *c[2:]))
+                              for r, c in zip(rows, counts)]
     return out
 
 

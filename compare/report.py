@@ -132,7 +132,8 @@ def sections(r, report_hint=None):
     """(title, content) in the order the report shows them; see compare/render.py."""
     columns, fws, figures = r["columns"], r["summary"]["frameworks"], r["figures"]
     parts = [("Summary", summary(r, report_hint)),
-             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns))]
+             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns) if len(r["comparisons"])
+              else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
     parts += [(title, figures[key]) for key, title in (
         ("forest", "Δacc per config with its 95% CI (shaded: the equivalence margin)"),
         ("heatmap", "Time ratio (geometric mean over seeds), width × batch size"),

@@ -31,13 +31,15 @@ def reasons(row):
 def _framework_values(group, fw):
     ok = group[samples(group, [fw])]
     acc, fit = ok[f"{fw}_acc"].astype(float), ok[f"{fw}_fit_s"].astype(float)
-    return {f"{fw}_finished": len(ok), f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
+    asked = group["asked"].map(lambda listed: not isinstance(listed, str) or fw in listed.split(","))
+    return {f"{fw}_finished": len(ok), f"{fw}_asked": int((asked | group[f"{fw}_status"].notna()).sum()), f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
             f"{fw}_acc_n": int(acc.count()), f"{fw}_fit_s": fit.mean(), f"{fw}_fit_s_n": int(fit.count())}
 
 
 def per_config(pairs):
     """One row per config: experiment, config_id, settings, seeds (failed, running), failures, and per
-    framework the mean and std of test accuracy, the mean fit time, and how many seeds finished."""
+    framework the mean and std of test accuracy, the mean fit time, how many seeds finished and how
+    many were asked to run it (a parent's frameworks tag; every seed for runs from before the tag)."""
     settings_ = [c for c in names.CONFIG_PARAMS if c != "seed"] + [c for c in pairs.columns if "." in c]
     rows = []
     for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
@@ -62,7 +64,7 @@ def pivots(pairs):
             grouped = ok.groupby(axis)
             parts.update({delta(other): grouped[delta(other)].mean(), ratio(other): grouped[ratio(other)].agg(gmean),
                           f"runs_vs_{other}": grouped["run_id"].count()})
-        if parts:
+        if parts and any(len(part) for part in parts.values()):
             by_axis[axis] = pd.DataFrame(parts)
     if {"width", "batch_size"} <= set(config_columns(pairs)):
         for other in others(pairs):

@@ -119,3 +119,13 @@ def test_figures_follow_what_varies(tmp_path):
     r = report.build(["one"], uri, tmp_path / "r")
     assert r["columns"] == [] and set(r["figures"]) == {"forest"} and r["two_way"] == {}
     assert display.verdicts(r["comparisons"], r["table"], [])["config"][0].startswith("dataset=mnist, depth=1, width=32")
+
+
+def test_nothing_to_compare_yet(tmp_path):
+    """Only Keras asked for, or scratchnn diverged: the report says so instead of an empty table."""
+    uri, client, experiment = tmp_store(tmp_path, "alone")
+    add_pair(client, experiment, params(), {"keras": done(0.9, 1.0)}, frameworks="keras")
+    assert report.main(["--experiment", "alone", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "No config has scratchnn and another framework both finished yet" in md and "| not run " in md
+    assert "- no comparison: no config has scratchnn and another framework both finished" in md
