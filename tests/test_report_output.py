@@ -125,7 +125,11 @@ def test_nothing_to_compare_yet(tmp_path):
     """Only Keras asked for, or scratchnn diverged: the report says so instead of an empty table."""
     uri, client, experiment = tmp_store(tmp_path, "alone")
     add_pair(client, experiment, params(), {"keras": done(0.9, 1.0)}, frameworks="keras")
+    diverged = ("FAILED", {names.FAILURE_REASON: "TrainingDiverged: loss=nan"})
+    add_pair(client, experiment, params(width=64), {"scratchnn": diverged, "keras": done(0.9, 1.0)}, "FAILED",
+             frameworks="scratchnn,keras", failed_frameworks="scratchnn")
     assert report.main(["--experiment", "alone", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "No config has scratchnn and another framework both finished yet" in md and "| not run " in md
+    assert "No config has scratchnn and another framework both finished yet" in md
+    assert "| 32    | 1            | not run         | not run         | 90.00       |" in md
     assert "- no comparison: no config has scratchnn and another framework both finished" in md
