@@ -73,10 +73,12 @@ def html_table(df, table_id=None):
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _badges(text):
-    """Escaped text with every verdict name as a coloured badge."""
-    return VERDICT.sub(lambda m: f"<span class='badge' style='background:{COLOURS[m.group(0)]}'>{m.group(0)}</span>",
+def _inline(text):
+    """Escaped text with `code` spans, links for URLs, and every verdict name as a coloured badge."""
+    text = VERDICT.sub(lambda m: f"<span class='badge' style='background:{COLOURS[m.group(0)]}'>{m.group(0)}</span>",
                        html.escape(text))
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"(https?://[^\s<,]+)", r"<a href='\1'>\1</a>", text)
 
 
 def _html_part(title, part, table_id):
@@ -86,9 +88,9 @@ def _html_part(title, part, table_id):
     if isinstance(part, pd.DataFrame):
         return html_table(part, table_id)
     if isinstance(part, str):
-        return f"<p>{_badges(part)}</p>"
+        return f"<p>{_inline(part)}</p>"
     css = " class='summary'" if title == "Summary" else ""
-    return f"<ul{css}>" + "".join(f"<li>{_badges(line)}</li>" for line in part) + "</ul>"
+    return f"<ul{css}>" + "".join(f"<li>{_inline(line)}</li>" for line in part) + "</ul>"
 
 
 def to_html(title, sections, ids=None):
