@@ -23,7 +23,7 @@ FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run
 CONFIG_HASH, CONFIG_ID = "config_hash", "config_id"  # sha256 of the config with / without the seed
 FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
 HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
-RUN_NAME = "mlflow.runName"
+RUN_NAME, NOTE = "mlflow.runName", "mlflow.note.content"  # NOTE: the run's description in the UI
 EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # a training experiment
 
 # child metrics: per epoch (step = epoch index), under the history keys every framework's fit returns

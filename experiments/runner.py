@@ -164,6 +164,7 @@ def _train_under(job, parent_id, name):
                 failures[fw] = reason(exc)
     metrics = parent_metrics(results)
     recorder.log_metrics(parent_id, metrics)
+    recorder.set_tags(parent_id, {names.NOTE: summary_line(metrics, cfg.mlflow.tracking_uri, False)})
     if results:
         with tempfile.TemporaryDirectory() as tmp:
             artifacts.learning_curves(Path(tmp) / names.CURVES, {fw: h for fw, (h, _) in results.items()}, name)

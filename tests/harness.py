@@ -1,9 +1,13 @@
 """Helpers for tests that run the real command line in real processes against a real store."""
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import mlflow
 import pandas as pd
@@ -113,3 +117,34 @@ def _cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(uri):
+    try:
+        with urllib.request.urlopen(uri + "/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri, folder, *options):
+    """`mlflow server` on a free port of 127.0.0.1 over `backend_uri`; yields its URL, stops it after."""
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", backend_uri, *options],
+        cwd=folder, start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"))
+    try:
+        wait_for(lambda: healthy(uri), timeout=120, what=f"mlflow server on {uri}")
+        yield uri
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -1,46 +1,16 @@
 """A real `mlflow server` on 127.0.0.1 as the shared store: a 2-worker joblib sweep and a second
 sweep at the same time, then the same invariants as with the embedded sqlite store."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import urllib.request
-
 import pytest
 
-from harness import TINY, assert_complete, command, runs, start, wait_for
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(uri):
-    try:
-        with urllib.request.urlopen(uri + "/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+from harness import TINY, assert_complete, command, mlflow_server, runs, start
 
 
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "art")],
-        cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"))
-    try:
-        wait_for(lambda: healthy(uri), timeout=120, what=f"mlflow server on {uri}")
+    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, "--artifacts-destination",
+                       str(tmp_path / "art")) as uri:
         yield uri
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def test_two_sweeps_against_one_server_run_every_config_exactly_once(tmp_path, server):
