@@ -1,24 +1,19 @@
-"""The HTML report in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run)
-loads report.html from a file:// URL; its DOM holds the verdict table and its screenshot is not blank."""
+"""The HTML report in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run;
+tests/browser.py runs it) loads report.html from a file:// URL; its DOM holds the verdict table and
+its screenshot is not blank."""
 
-import shutil
-import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
 
+from browser import chromium, needs_chromium, screenshot
 from compare import report, stats
 from compare.verdicts import COLOURS
 from test_report_verdicts import make_verdict_store
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed here (apt-get install -y chromium; "
-                                                         ".ci/run installs it, so CI runs this test)")
+pytestmark = needs_chromium
 
 
 class Tables(HTMLParser):
@@ -54,14 +49,6 @@ class Tables(HTMLParser):
             self._in = None
 
 
-def chromium(page, tmp_path, *args):
-    """Run headless Chromium on `page` with a throwaway profile; returns its stdout."""
-    done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args, page.as_uri()],
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     root = tmp_path_factory.mktemp("html")
@@ -72,7 +59,7 @@ def page(tmp_path_factory):
 
 def test_dom_holds_the_verdict_table_and_an_html_summary(page, tmp_path):
     parsed = Tables()
-    parsed.feed(chromium(page, tmp_path, "--dump-dom"))
+    parsed.feed(chromium(page.as_uri(), tmp_path / "profile", "--dump-dom"))
     header, *rows = parsed.rows
     assert header[:4] == ["width", "epochs", "vs", "seeds"] and "verdict" in header and "McNemar p" in header
     by_width = {row[0]: dict(zip(header, row)) for row in rows}
@@ -86,11 +73,10 @@ def test_dom_holds_the_verdict_table_and_an_html_summary(page, tmp_path):
 
 def test_screenshot_is_not_blank_and_shows_the_verdict_colours(page, tmp_path):
     png = tmp_path / "shot.png"
-    chromium(page, tmp_path, f"--screenshot={png}", "--window-size=1280,2000")
+    colours = screenshot(page.as_uri(), png, tmp_path / "profile", size="1280,2000")
+    assert colours > 50  # text, tables, badges and figures, not a blank or error page
     pixels = np.round(matplotlib.image.imread(png)[..., :3] * 255).astype(int)
     assert pixels.shape[:2] == (2000, 1280)
-    colours = {tuple(p) for p in pixels.reshape(-1, 3)[::7]}
-    assert len(colours) > 50  # text, tables, badges and figures, not a blank or error page
     assert (pixels.sum(axis=2) < 600).mean() > 0.02  # more than a few non-white pixels
     for verdict, hex_colour in COLOURS.items():
         rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
