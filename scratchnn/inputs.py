@@ -31,9 +31,15 @@ def check_X(X, input_dim, dtype, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one example. Received: {name}.shape={X.shape}")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X.sum(dtype=np.float64)):  # one pass, no mask; NaN and inf propagate
-        bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{name} must be finite. Received: {name}[{bad[0]}, {bad[1]}]={X[tuple(bad)]}")
+    # One pass, no mask: NaN and inf propagate into the sum. A sum that overflows although every
+    # entry is finite (entries near the dtype's limit) is told apart by the exact scan.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(X, axis=None)
+    if not np.isfinite(total):
+        bad = np.argwhere(~np.isfinite(X))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(f"{name} must be finite. Received: {name}[{i}, {j}]={X[i, j]}")
     return X
 
 

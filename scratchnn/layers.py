@@ -37,7 +37,7 @@ class Dense:
         self.l2 = float(l2)
         self.W = self.b = self.ctx = self.delta = None
         self._dW = self._db = None  # gradient buffers, times _grad_scale (see the dW property)
-        self._grad_scale = self._lr_fold = 1.0
+        self._grad_scale = 1.0  # lr after a plain-SGD training step (training._Trainer), else 1
         self._buffers = {}
 
     def _buffer(self, name, shape):
@@ -105,15 +105,14 @@ class Dense:
         """
         A_prev, _, _ = self.ctx
         self.delta = delta  # kept for inspection (tests of BP1/BP2)
-        s = self._lr_fold  # 1.0, or lr while Network._train_step folds plain SGD's lr in
-        scaled = delta * (s / delta.shape[1])  # 1/M (and s) applied to the small factor
+        scaled = delta * (1 / delta.shape[1])  # 1/M applied to the small factor
         if self._dW is None:
             self._dW, self._db = np.empty_like(self.W), np.empty_like(self.b)
         np.matmul(scaled, A_prev.T, out=self._dW)  # BP3.2
         np.sum(scaled, axis=1, keepdims=True, out=self._db)  # BP4.2
         if self.l2:
-            self._dW += (2 * self.l2 * s) * self.W
-        self._grad_scale = s
+            self._dW += (2 * self.l2) * self.W  # R1
+        self._grad_scale = 1.0
         if not propagate:
             return None
         return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))

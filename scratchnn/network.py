@@ -5,7 +5,6 @@ Keras and scikit-learn do; at the boundary they become A^0 = X^T of shape (n^0, 
 target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 """
 
-import math
 import time
 
 import numpy as np
@@ -13,13 +12,7 @@ import numpy as np
 from . import layers as layers_mod
 from . import inputs, losses, optimizers, saving
 from .inputs import positive_int as _positive_int
-from .training import TrainingDiverged, progress as _progress
-
-
-def _foldable_lr(optimizer):
-    """lr when the update is plain w -= lr g (SGD itself, no momentum), else None."""
-    plain = type(optimizer) is optimizers.SGD and optimizer.momentum == 0
-    return optimizer.lr if plain else None
+from .training import TrainingDiverged, _Trainer, progress as _progress  # noqa: F401 (TrainingDiverged: public here)
 
 
 class Network:
@@ -60,6 +53,7 @@ class Network:
             n = layer.build(n, self.rng, self.dtype)
         self.n_out = n
         self.fused = self.loss.fused_activation == self.layers[-1].activation.name
+        self._trainer_ = None  # training._Trainer, made by the first training step
 
     # ---- forward and backward ------------------------------------------------------------
     def forward(self, A, training=False):
@@ -142,7 +136,8 @@ class Network:
 
         Returns:
             A history dict of per-epoch lists: loss, accuracy, val_loss, val_accuracy (NaN
-            without validation_data) and epoch_time (seconds).
+            without validation_data) and epoch_time (seconds, from the epoch's permutation to
+            the end of its validation pass, as the Keras and PyTorch twins time an epoch).
         """
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
@@ -151,28 +146,18 @@ class Network:
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
         N = X.shape[0]
-        S = math.ceil(N / M)
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
-        batch = np.empty((min(M, N), X.shape[1]), dtype=self.dtype)  # one batch of inputs, reused
         bar = _progress(epochs, verbose)
         for epoch in bar:
             start = time.perf_counter()
             order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
-            Ys, ys = Y[:, order], y[order]  # small; the images are gathered batch by batch
-            total_loss = correct = 0.0
-            for s in range(S):
-                idx, yb = order[s * M:(s + 1) * M], ys[s * M:(s + 1) * M]
-                Xb = np.take(X, idx, axis=0, out=batch[:len(idx)])
-                A, batch_loss = self._train_step(Xb, Ys[:, s * M:(s + 1) * M], epoch + 1, s + 1)
-                total_loss += batch_loss * len(yb)
-                correct += float((self._classes(A) == yb).sum())
-                seen = min(N, (s + 1) * M)
-                if max_loss is not None and total_loss > max_loss * seen:
-                    raise TrainingDiverged(epoch + 1, s + 1, total_loss / seen, max_loss)
-            logs = {"loss": total_loss / N, "accuracy": correct / N, "epoch_time": time.perf_counter() - start}
+            # S = ceil(N / M) steps (S2), each _train_step's work, fused: see training._Trainer
+            loss, accuracy = self._trainer.epoch(X, Y, y, order, M, epoch + 1, max_loss)
+            logs = {"loss": loss, "accuracy": accuracy}
             if validation_data is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
+            logs["epoch_time"] = time.perf_counter() - start  # from the permutation to the end of validation
             for key, values in history.items():
                 values.append(logs.get(key, float("nan")))
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
@@ -180,33 +165,23 @@ class Network:
                 on_epoch_end(epoch, logs)
         return history
 
+    @property
+    def _trainer(self):
+        """The fused training step and epoch (training._Trainer), made on first use."""
+        if self._trainer_ is None:
+            self._trainer_ = _Trainer(self)
+        return self._trainer_
+
     def _train_step(self, Xb, Yb, epoch=0, step=0):
-        """Forward, cost, backward and one optimizer step on a batch; returns (A^L, cost)."""
-        A = self.forward(Xb.T, training=True)
-        batch_loss = float(self.cost(A, Yb).mean()) + self.penalty()
-        if not math.isfinite(batch_loss):
-            raise TrainingDiverged(epoch, step, batch_loss)
-        lr = _foldable_lr(self.optimizer)
-        if lr is None:
-            self.backward(A, Yb)
-            self.optimizer.step(self.params, self.grads)
-            return A, batch_loss
-        # Plain SGD, and only here: lr is folded into BP3.2/BP4.2 (Delta^l times lr/M instead of
-        # 1/M, a small array), so the update is one pass W -= (lr dW) instead of two. Each layer
-        # keeps the factor (Dense._grad_scale), so `grads` still returns dC/dW afterwards.
-        dense = self._dense()
-        for layer in dense:
-            layer._lr_fold = lr
-        try:
-            self.backward(A, Yb)
-        finally:
-            for layer in dense:
-                layer._lr_fold = 1.0
-        for layer in dense:
-            layer.W -= layer._dW
-            layer.b -= layer._db
-        self.optimizer.iterations += 1
-        return A, batch_loss
+        """`forward`, `cost`, `backward` and `optimizer.step` on one batch, computed in place by
+        training._Trainer; returns (A^L, the cost before the update).
+
+        Args:
+            Xb: Inputs, shape (M, n^0), C-contiguous in the network's dtype.
+            Yb: The target matrix, shape (n^L, M).
+            epoch, step: Where the step is, for TrainingDiverged.
+        """
+        return self._trainer.step(Xb, np.ascontiguousarray(Yb), epoch, step)
 
     def train_on_batch(self, X, y):
         """One step on one batch, as keras.Model.train_on_batch.
