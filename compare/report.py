@@ -25,19 +25,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
-UI_URL = "{base}/#/experiments/{id}?workflowType=machine_learning"  # the runs table, in model-training mode
-
-
-def view_hint(tracking_uri, experiment_id):
-    """How to see an experiment's runs in the MLflow UI: the command that starts it, and the URL."""
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"open {UI_URL.format(base=tracking_uri.rstrip('/'), id=experiment_id)}"
-    script = Path(sys.executable).with_name("mlflow")
-    command = str(script) if script.exists() else f"{sys.executable} -m mlflow"
-    return (f"start `{command} ui --backend-store-uri {tracking_uri}`, then open "
-            f"{UI_URL.format(base='http://127.0.0.1:5000', id=experiment_id)}")
-
-
 def chosen_run(pairs, summary, run_id=None):
     """The parent run for the per-class view: the one asked for, else a run of REFERENCE's best config."""
     if run_id:
@@ -102,7 +89,7 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
     r = {"experiments": list(experiments), "pairs": pairs, "table": table, "tests": tests, "comparisons": comparisons,
          "by_axis": by_axis, "two_way": two_way, "columns": config_columns(pairs), "margin_pp": margin_pp,
          "summary": tables.summary(pairs, table, verdicts.overview(comparisons)), "per_class": None,
-         "hints": {e: view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
+         "hints": {e: names.view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
     r["figures"] = _figures(r, out, margin_pp)
     r["parent"] = chosen_run(pairs, r["summary"], run_id)
     if r["parent"]:
@@ -205,7 +192,7 @@ def output_folder(experiment, root=REPORTS_ROOT):
 
 def reports_experiment(client, experiments, tracking_uri):
     """The id of `<experiments>-reports`, created beside the (first) training experiment's artifacts."""
-    name = "+".join(experiments) + "-reports"
+    name = "+".join(experiments) + names.REPORTS_SUFFIX
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -259,7 +246,7 @@ def _logged(result, out, formats, tracking_uri):
     run = client.create_run(experiment_id, run_name="report", tags={names.ROLE: names.ROLE_REPORT})
     run_id, status = run.info.run_id, "FAILED"
     try:
-        hint = view_hint(tracking_uri, experiment_id)
+        hint = names.view_hint(tracking_uri, experiment_id)
         files = write(result, out, formats, hint)
         client.log_param(run_id, "experiments", ",".join(result["experiments"]))
         client.log_param(run_id, "margin_pp", result["margin_pp"])

@@ -17,7 +17,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from . import isolate, tracking
+from . import data_cache, isolate, tracking
 from .config import validate, validate_objective
 from .lifecycle import reason, terminate, warn
 from . import names
@@ -44,8 +44,11 @@ def write_status(output_dir, status, why="", fit_times=None):
 
 
 def preload(cfg):
-    """Modules the forkserver imports once for every job it forks."""
-    return ["experiments.runner", *framework_modules(cfg.frameworks)]
+    """Modules the forkserver imports once for every job it forks: the runner, the frameworks, what
+    MLflow's sqlite store and the learning-curve plot import lazily, and the decoded data."""
+    data_cache.request(cfg.data.name, cfg.data.dir)
+    return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
+            "matplotlib.pyplot", "experiments.data_cache"]
 
 
 def why(exc):

@@ -1,4 +1,5 @@
 """Every name the harness writes to MLflow and the reports read back: one owner, stdlib only.
+(And the one line that tells how to open them in the MLflow UI.)
 
 The writer (`experiments/`) and the reader (`compare/`) both import these; a name spelled as a
 string literal anywhere else is a bug. Layout of a store:
@@ -11,6 +12,9 @@ string literal anywhere else is a bug. Layout of a store:
   for each other framework `vs_<other>/acc_delta_pp` and `vs_<other>/time_ratio` (`versus(...)`),
   with REFERENCE (scratchnn) on the left of every difference and ratio.
 """
+
+import sys
+from pathlib import Path
 
 # frameworks: the plug-in registry's keys (experiments/frameworks/<name>.py), in report order
 FRAMEWORKS = ("scratchnn", "keras", "torch")
@@ -66,3 +70,18 @@ CONFIG_PARAMS = {  # report column -> param
 # artifacts
 PREDICTIONS, CONFUSION = "predictions.csv", "confusion_matrix.csv"  # on each child
 CONFIG_FILE, CURVES, PARITY_LOSSES = "config.yaml", "learning_curves.png", "parity_losses.csv"  # on the parent
+
+# the MLflow UI
+UI_RUNS_PAGE = "/#/experiments/{experiment_id}?workflowType=machine_learning"  # the runs table, model-training mode
+REPORTS_SUFFIX = "-reports"  # compare.report logs to <experiment>-reports, never among the training runs
+
+
+def view_hint(tracking_uri, experiment_id=None):
+    """How to see an experiment's runs, working as printed: `open <url>` for a server, else the command
+    that starts the UI on the store (venv active or not), then the URL of the experiment's runs table."""
+    page = UI_RUNS_PAGE.format(experiment_id=experiment_id) if experiment_id else ""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri.rstrip('/')}{page}"
+    script = Path(sys.executable).with_name("mlflow")
+    command = str(script) if script.exists() else f"{sys.executable} -m mlflow"
+    return f"{command} ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000{page}"

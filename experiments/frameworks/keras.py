@@ -9,8 +9,6 @@ Every initialiser and Dropout gets its own seed, so no global random state is to
 
 import os
 
-import numpy as np
-
 from .. import names
 from .base import Framework, epoch_loop, guard
 from .quiet import quiet_native_stderr
@@ -20,12 +18,10 @@ with quiet_native_stderr():  # absl's and the CUDA probe's lines at import; this
     import tensorflow as tf
     import keras
 
-
 def _initializer(name, seed):
     init = keras.initializers.get(name)
     config = init.get_config()
     return type(init).from_config({**config, "seed": seed}) if "seed" in config else init
-
 
 def optimizer(opt_cfg):
     """keras.optimizers.X with the hyperparameters of scratchnn's optimizer config (the classes
@@ -34,7 +30,6 @@ def optimizer(opt_cfg):
     kwargs["learning_rate"] = kwargs.pop("lr")
     return getattr(keras.optimizers, opt_cfg["_target_"].rsplit(".", 1)[-1])(**kwargs)
 
-
 def _guard_callback(max_loss, epoch):
     """Checks the running mean loss Keras reports after each execution (every k steps)."""
     class DivergenceGuard(keras.callbacks.Callback):
@@ -42,7 +37,6 @@ def _guard_callback(max_loss, epoch):
             guard((epoch + 1, batch + 1), float(logs["loss"]), max_loss)
 
     return DivergenceGuard()
-
 
 class Keras(Framework):
     name = "keras"
@@ -134,6 +128,5 @@ class Keras(Framework):
 
     def save(self, path):
         self.model.save(path)
-
 
 FRAMEWORK = Keras
