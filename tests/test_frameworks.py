@@ -80,7 +80,7 @@ def test_three_frameworks_log_one_parent_three_children_and_print_all(make_cfg, 
     summary = out[-1]
     for fw in ("scratchnn", "keras", "torch"):
         assert f"{fw} test acc {metrics[f'{fw}/test/acc']:.2%}" in summary
-    assert f"vs torch: delta" in summary and f"time ratio {metrics['vs_torch/time_ratio']:.2f}" in summary
+    assert "vs torch: delta" in summary and f"time ratio {metrics['vs_torch/time_ratio']:.2f}" in summary
     runs = runs_of(cfg)
     assert len(runs) == 4 and set(runs.status) == {"FINISHED"}
     torch_run = runs[runs["tags.framework"] == "torch"].iloc[0]

@@ -1,6 +1,7 @@
 """The Keras twin of a scratchnn config: same layers, init, L2, dropout, optimizer, loss and batches.
 
-TensorFlow is imported in `configure` only, after its thread counts are set. Its execution
+TensorFlow is imported with this module (quietly), which only Keras runs load; `configure` sets its
+thread counts before it initialises. Its execution
 settings come from the config's `keras` group: `jit_compile` (XLA) and `steps_per_execution`
 (training steps per call into the compiled function). With k steps per execution the
 divergence guard sees the running loss once every k steps (logged as `divergence_check_every`).
