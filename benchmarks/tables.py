@@ -198,9 +198,14 @@ def keras_markdown(table, settings):
     return "\n".join(lines)
 
 
+def _geomean(values):
+    return math.exp(sum(math.log(x) for x in values) / len(values))
+
+
 def keras_summary(table, settings):
     """Per thread count and setting: wins and the geometric mean of time / fastest time over the
-    configs; the recommendation is the setting with the smallest geometric mean."""
+    configs, on the medians and (less sensitive to other load on the machine) on the minima; the
+    recommendation is the setting with the smallest geometric mean of the medians."""
     lines, best = [], {}
     for threads in sorted({r["threads"] for r in table}):
         sub = [r for r in table if r["threads"] == threads and r["fastest"]]
@@ -208,13 +213,15 @@ def keras_summary(table, settings):
         for n in settings:
             rel = [r[f"{n}_vs_fastest"] for r in sub if r[f"{n}_vs_fastest"] == r[f"{n}_vs_fastest"]]
             if len(rel) == len(sub) and sub:
-                geo = math.exp(sum(math.log(x) for x in rel) / len(rel))
-                scores.append((geo, n, sum(r["fastest"] == n for r in sub), max(rel)))
+                mins = [ratio(r[f"{n}_min"], min(r[f"{m}_min"] for m in settings if r[f"{m}_min"] == r[f"{m}_min"]))
+                        for r in sub]
+                scores.append((_geomean(rel), n, sum(r["fastest"] == n for r in sub), max(rel), _geomean(mins)))
         scores.sort()
-        for geo, n, wins, worst in scores:
+        for geo, n, wins, worst, geo_min in scores:
             lines.append(f"{threads} thread(s): {n:<16} fastest in {wins:>2} of {len(sub)} configs; "
-                         f"time / fastest: geometric mean {geo:.3f}, worst {worst:.3f}")
+                         f"time / fastest: geometric mean {geo:.3f}, worst {worst:.3f}; "
+                         f"on the minima: geometric mean {geo_min:.3f}")
         if scores:
             best[threads] = scores[0][1]
-            lines.append(f"{threads} thread(s): recommended {scores[0][1]} (smallest geometric mean)")
+            lines.append(f"{threads} thread(s): recommended {scores[0][1]} (smallest geometric mean of the medians)")
     return lines, best
