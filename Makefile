@@ -27,5 +27,11 @@ test: $(VENV)/.installed
 test-slow: $(VENV)/.installed
 	SCRATCHNN_OFFLINE=1 $(PY) -m pytest -m slow $(ARGS)
 
+bench: $(VENV)/.installed  # every framework against the GEMM floor (docs/benchmarks.md)
+	$(PY) -m benchmarks.bench $(ARGS)
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks.bench --quick $(ARGS)
+
 ui: $(VENV)/.installed  # the MLflow UI on the default store: open http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

@@ -22,6 +22,7 @@ from .signals import Interrupted, deferred, raise_pending
 
 from .names import FAILURE_REASON, HEARTBEAT, HEARTBEAT_S, PARENT
 MAX_REASON = 500
+NOTES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")  # SQLAlchemy's asides
 
 
 def reason(exc):
@@ -29,7 +30,7 @@ def reason(exc):
     'Graph execution error:', its last line that says what went wrong; the root cause's if chained."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(NOTES)]
     text = lines[0] if lines else ""
     if len(lines) > 1 and text.endswith(":"):
         tail = [line for line in lines[1:] if not line.startswith(("[[", "File ", "Detected at node", "(most recent"))]

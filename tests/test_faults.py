@@ -245,3 +245,12 @@ def test_reasons_name_the_root_of_a_chain():
     except RuntimeError as exc:
         assert reason(exc) == "OSError: [Errno 28] No space left on device"
     assert reason(ValueError("first line\nsecond")) == "ValueError: first line"
+
+
+def test_reasons_skip_sqlalchemys_asides():
+    from experiments.lifecycle import reason
+
+    message = ("(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this "
+               "flush is occurring prematurely)\n(sqlite3.OperationalError) database is locked\n[SQL: INSERT INTO "
+               "metrics]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)")
+    assert reason(RuntimeError(message)) == "RuntimeError: (sqlite3.OperationalError) database is locked"
