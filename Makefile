@@ -33,5 +33,8 @@ bench: $(VENV)/.installed  # every framework against the GEMM floor (docs/benchm
 bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.bench --quick $(ARGS)
 
+report: $(VENV)/.installed  # e.g. make report ARGS="--experiment sweep-grid"
+	$(PY) -m compare.report $(ARGS)
+
 ui: $(VENV)/.installed  # the MLflow UI on the default store: open http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
