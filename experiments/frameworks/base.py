@@ -69,7 +69,7 @@ class Framework:
         raise NotImplementedError
 
 
-def epoch_loop(epochs, n, order_rng, run_epoch, on_epoch_end):
+def epoch_loop(run_epoch, on_epoch_end, *, epochs, n, order_rng):
     """The loop Keras's and PyTorch's twins share: each epoch timed from its permutation of the
     n examples to the end of its validation, as scratchnn's fit does. `run_epoch(epoch, order)`
     trains one epoch and returns its logs."""

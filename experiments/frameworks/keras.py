@@ -109,7 +109,7 @@ class Keras(Framework):
                                     validation_data=data["val"], callbacks=[_guard_callback(t.max_loss, epoch)])
             return {k: float(v[-1]) for k, v in result.history.items()}
 
-        return epoch_loop(t.epochs, len(X), order_rng, run_epoch, on_epoch_end)
+        return epoch_loop(run_epoch, on_epoch_end, epochs=t.epochs, n=len(X), order_rng=order_rng)
 
     def evaluate(self, X, y):
         loss, acc = self.model.evaluate(X, y, batch_size=4096, verbose=0)

@@ -111,7 +111,7 @@ class Torch(Framework):
                 logs["val_loss"], logs["val_accuracy"] = self.evaluate(*data["val"])
             return logs
 
-        return epoch_loop(t.epochs, len(X), order_rng, run_epoch, on_epoch_end)
+        return epoch_loop(run_epoch, on_epoch_end, epochs=t.epochs, n=len(X), order_rng=order_rng)
 
     @torch.no_grad()
     def _logits(self, X, batch_size=4096):
