@@ -1,6 +1,6 @@
 """The measuring side of the benchmark: what runs inside the worker processes.
 
-Process layout (bench.py starts it): one *driver* process per framework module, spawned fresh,
+Process layout (drivers.py starts it): one *driver* process per framework module, spawned fresh,
 imports only that framework's plug-in (`experiments.frameworks.<module>`) and the data, then
 forks one *job* process per measurement. So every measurement runs in a process of its own that
 no other framework has touched (no TensorFlow in the PyTorch process, no thread pool of one in
@@ -15,8 +15,9 @@ A job measures through the plug-in code the harness runs (`experiments.runner.bu
 
 An "epoch" is a fit over the training slice: the whole training set (S = ceil(N / M) steps), or
 exactly `steps` batches when a job asks for fewer; s/epoch is then the time of those `steps`
-steps times S / steps (never a difference of two timings). The GEMM floor (`GemmFloor`) does
-only the matrix products of the same steps, in NumPy, into buffers reused from step to step.
+steps times S / steps (never a difference of two timings). The GEMM floor (floor.py's
+`GemmFloor`) does only the matrix products of the same steps, in NumPy, into buffers reused from
+step to step.
 """
 
 import math
@@ -25,7 +26,8 @@ import statistics
 import time
 from pathlib import Path
 
-N_IN, N_OUT = 784, 10
+from benchmarks.floor import GemmFloor, batch_sizes, flops_per_step
+
 PRELOAD = {  # driver module -> what its process imports before forking jobs
     "scratchnn": ("experiments.runner", "experiments.frameworks.scratchnn"),
     "keras": ("experiments.runner", "experiments.frameworks.keras"),
@@ -67,83 +69,6 @@ def _status(key):
     return 0
 
 
-# ---- shapes and the GEMM floor --------------------------------------------------------------
-def layer_sizes(depth, width):
-    return [N_IN] + [width] * depth + [N_OUT]
-
-
-def gemm_shapes(depth, width, M):
-    """(m, k, n) of every matrix product of one training step on a batch of M, in the order the
-    step does them: forward Z^l = W^l A^(l-1) for every layer, then backward from the last layer,
-    dW^l = Delta^l (A^(l-1))^T (BP3.2) and (W^l)^T Delta^l (BP2.2; not for layer 1, whose input
-    needs no gradient: neither scratchnn, Keras nor PyTorch computes it)."""
-    n = layer_sizes(depth, width)
-    L = len(n) - 1
-    shapes = [(n[l], n[l - 1], M) for l in range(1, L + 1)]
-    for l in range(L, 0, -1):
-        shapes.append((n[l], M, n[l - 1]))
-        if l > 1:
-            shapes.append((n[l - 1], n[l], M))
-    return shapes
-
-
-def flops_per_step(depth, width, M):
-    return sum(2 * m * k * n for m, k, n in gemm_shapes(depth, width, M))
-
-
-def batch_sizes(n, M, steps):
-    """The batch sizes of `steps` steps over n examples in batches of M (the last may be partial)."""
-    return [min(M, n - s * M) for s in range(steps)]
-
-
-class GemmFloor:
-    """The matrix products of training steps, in scratchnn's layout and nothing else.
-
-    For each layer l, with W^l (n^l, n^(l-1)), A^(l-1) (n^(l-1), M) and Delta^l (n^l, M): forward
-    W A into Z, backward Delta A^T into dW and W^T Delta into dA (l > 1), float32, every output
-    written with `out=` into a buffer made once per batch size. A^0 is the transpose of an (M, 784)
-    batch, as scratchnn's forward pass gets it.
-
-    Args:
-        depth, width: the network's hidden layers.
-        sizes: the batch size of every step (e.g. `batch_sizes(N, M, S)`).
-        rng: a NumPy Generator for the operands' values.
-    """
-
-    def __init__(self, depth, width, sizes, rng):
-        import numpy as np
-
-        self.sizes = list(sizes)
-        self.products = {M: self._operands(depth, width, M, rng, np) for M in set(self.sizes)}
-        self.matmul = np.matmul
-
-    @staticmethod
-    def _operands(depth, width, M, rng, np):
-        n = layer_sizes(depth, width)
-        f32 = np.float32
-        A = [rng.random((M, n[0]), dtype=f32).T] + [rng.random((k, M), dtype=f32) for k in n[1:-1]]
-        W = [rng.random((n[l], n[l - 1]), dtype=f32) * f32(0.01) for l in range(1, len(n))]
-        D = [rng.random((n[l], M), dtype=f32) for l in range(1, len(n))]
-        forward = [(W[l], A[l], np.empty((n[l + 1], M), f32)) for l in range(len(W))]
-        backward = []
-        for l in range(len(W) - 1, -1, -1):
-            backward.append((D[l], A[l].T, np.empty_like(W[l])))
-            if l > 0:
-                backward.append((W[l].T, D[l], np.empty((n[l], M), f32)))
-        return forward + backward
-
-    def run(self):
-        """One pass over every step: only the products, into the preallocated outputs."""
-        matmul = self.matmul
-        for M in self.sizes:
-            for a, b, out in self.products[M]:
-                matmul(a, b, out=out)
-
-    def count(self):
-        """Products per pass: steps x (3 x layers - 1)."""
-        return sum(len(self.products[M]) for M in self.sizes)
-
-
 # ---- one measurement ------------------------------------------------------------------------
 def _spread(seconds):
     return {"s_epoch": statistics.median(seconds), "min": min(seconds), "max": max(seconds)}
@@ -158,9 +83,8 @@ def epoch_plan(n_train, M, steps):
 
 
 def run_job(job, data):
-    """Measure one framework on one config as `job` describes it (bench.py makes jobs); returns
+    """Measure one framework on one config as `job` describes it (plan.py makes jobs); returns
     a dict of plain values. Runs in a fresh process."""
-    import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
     c = job["config"]
@@ -172,9 +96,9 @@ def run_job(job, data):
         out["blas"] = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} threads={i['num_threads']}"
                        for i in threadpool_info() if i["user_api"] == "blas"]
         if job["module"] == "gemm":
-            out.update(_run_gemm(job, c, len(X), M, steps, n, np))
+            out.update(_run_gemm(job, steps=steps, n=n))
         else:
-            out.update(_run_framework(job, c, data, n, np))
+            out.update(_run_framework(job, data, n=n))
     scale = S / steps
     seconds = [t * scale for t in out.pop("fit_s")]
     out.update(_spread(seconds), epochs_s=seconds, first_s=out.pop("first_fit_s") * scale)
@@ -183,25 +107,35 @@ def run_job(job, data):
     return out
 
 
-def _run_gemm(job, c, N, M, steps, n, np):
-    m = c["model"]
-    floor = GemmFloor(m["depth"], m["width"], batch_sizes(n, M, steps), np.random.default_rng(0))
+def _epochs(fit, repeats):
+    """A first fit (reported apart), over which the peak memory is taken, then `repeats` fits
+    timed one by one: {"first_fit_s", "peak_mb", "fit_s"}."""
     base = rss_reset()
-    first, _ = timed(floor.run)
+    first, _ = timed(fit)
     peak = rss_peak() - base
-    return {"fit_s": [timed(floor.run)[0] for _ in range(job["repeats"])], "first_fit_s": first,
-            "warmup_s": 0.0, "peak_mb": max(0, peak) / 2**20, "products_per_epoch": floor.count(),
+    return {"first_fit_s": first, "peak_mb": max(0, peak) / 2**20, "fit_s": [timed(fit)[0] for _ in range(repeats)]}
+
+
+def _run_gemm(job, *, steps, n):
+    """The GEMM floor's products of `steps` steps over the first n examples, timed as a fit is."""
+    import numpy as np
+
+    m, M = job["config"]["model"], job["config"]["train"]["batch_size"]
+    floor = GemmFloor(m["depth"], m["width"], batch_sizes(n, M, steps), np.random.default_rng(0))
+    return {**_epochs(floor.run, job["repeats"]), "warmup_s": 0.0, "products_per_epoch": floor.count(),
             "flops_per_epoch": sum(flops_per_step(m["depth"], m["width"], b) for b in floor.sizes),
             "settings": {}, "tags": {}, "version": f"numpy {np.__version__}"}
 
 
-def _run_framework(job, c, data, n, np):
+def _run_framework(job, data, *, n):
+    """The framework's plug-in, built from the job's config and fitted on the first n examples."""
+    import numpy as np
     from omegaconf import OmegaConf
 
     from experiments import frameworks, runner
     from experiments.config import validate
 
-    cfg = OmegaConf.create(c)
+    cfg = OmegaConf.create(job["config"])
     validate(cfg, n_train=n)
     X, y = data["train"]
     sliced = {"train": (X[:n], y[:n]), "val": None, "test": data["test"], "n_out": data["n_out"]}
@@ -217,11 +151,7 @@ def _run_framework(job, c, data, n, np):
         assert len(history["loss"]) == 1 and math.isfinite(history["loss"][0]), history
         return history
 
-    base = rss_reset()
-    first, _ = timed(epoch)
-    peak = rss_peak() - base
-    fit_s = [timed(epoch)[0] for _ in range(job["repeats"])]
-    return {"fit_s": fit_s, "first_fit_s": first, "warmup_s": warmup, "peak_mb": max(0, peak) / 2**20,
+    return {**_epochs(epoch, job["repeats"]), "warmup_s": warmup,
             "settings": _settings(model, module), "tags": tags, "version": _version(module, np)}
 
 

@@ -26,13 +26,39 @@ def config_key(r):
     return (r["threads"], r["depth"], r["width"], r["batch_size"])
 
 
-def params_mb(depth, width, n_in=784, n_out=10):
+def params_mb(depth, width, *, n_in=784, n_out=10):
     n = [n_in] + [width] * depth + [n_out]
     return sum(a * b + a for a, b in zip(n[1:], n[:-1])) * 4 / 2**20
 
 
-def activations_mb(depth, width, M, n_in=784, n_out=10):
+def activations_mb(depth, width, M, *, n_in=784, n_out=10):
     return sum([n_in] + [width] * depth + [n_out]) * M * 4 / 2**20
+
+
+def by_config(results):
+    """(head, {column: result}) per (threads, depth, width, batch size), in the order first seen;
+    `head` is a row's first keys: the config and the steps timed per epoch."""
+    grouped = {}
+    for r in results:
+        grouped.setdefault(config_key(r), {})[r["framework"]] = r
+    for (threads, depth, width, M), found in grouped.items():
+        any_result = next(iter(found.values()))
+        yield {"threads": threads, "depth": depth, "width": width, "batch_size": M,
+               "steps_timed": any_result.get("steps_timed"),
+               "steps_per_epoch": any_result.get("steps_per_epoch")}, found
+
+
+def _put_times(row, name, r, *, peak=False):
+    """Result r's times, rounded, into `row` under column `name` (nan where it has none), and its
+    peak memory if `peak`; returns whether r has times."""
+    ok = "s_epoch" in r
+    row[f"{name}_s"] = sig(r["s_epoch"]) if ok else float("nan")
+    row[f"{name}_min"] = sig(r["min"]) if ok else float("nan")
+    row[f"{name}_max"] = sig(r["max"]) if ok else float("nan")
+    if peak:
+        row[f"{name}_peak_mb"] = round(r["peak_mb"], 1) if ok else float("nan")
+    row[f"{name}_first_s"] = sig(r["first_s"]) if ok and "first_s" in r else float("nan")
+    return ok
 
 
 def rows(results, frameworks, peers):
@@ -40,23 +66,11 @@ def rows(results, frameworks, peers):
     threads, depth, width, batch_size, s_epoch, min, max, peak_mb, steps_timed, steps_per_epoch,
     data_mb; or an `error`). `frameworks`: the columns in order; `peers`: the frameworks scratchnn is
     compared with (the GEMM floor is not a peer)."""
-    by_config = {}
-    for r in results:
-        by_config.setdefault(config_key(r), {})[r["framework"]] = r
     out = []
-    for (threads, depth, width, M), found in by_config.items():
-        row = {"threads": threads, "depth": depth, "width": width, "batch_size": M}
-        any_result = next(iter(found.values()))
-        row["steps_timed"] = any_result.get("steps_timed")
-        row["steps_per_epoch"] = any_result.get("steps_per_epoch")
+    for row, found in by_config(results):
         for fw in frameworks:
             r = found.get(fw, {})
-            ok = "s_epoch" in r
-            row[f"{fw}_s"] = sig(r["s_epoch"]) if ok else float("nan")
-            row[f"{fw}_min"] = sig(r["min"]) if ok else float("nan")
-            row[f"{fw}_max"] = sig(r["max"]) if ok else float("nan")
-            row[f"{fw}_peak_mb"] = round(r["peak_mb"], 1) if ok else float("nan")
-            row[f"{fw}_first_s"] = sig(r["first_s"]) if ok and "first_s" in r else float("nan")
+            ok = _put_times(row, fw, r, peak=True)
             if not ok and r.get("error"):
                 row[f"{fw}_error"] = r["error"]
             for key in ("s_epoch", "min", "max"):
@@ -72,8 +86,8 @@ def rows(results, frameworks, peers):
             row[f"vs_{FLOOR}"] = ratio(ref, row.get(f"{FLOOR}_s", float("nan")))
         s = found.get(REFERENCE, {})
         if "peak_mb" in s:
-            data_mb, p_mb = s["data_mb"], params_mb(depth, width)
-            bound = data_mb + p_mb + activations_mb(depth, width, M)
+            data_mb, p_mb = s["data_mb"], params_mb(row["depth"], row["width"])
+            bound = data_mb + p_mb + activations_mb(row["depth"], row["width"], row["batch_size"])
             row["memory_bound_mb"] = round(bound, 1)
             row["memory_ratio"] = (data_mb + p_mb + s["peak_mb"]) / bound
         out.append(row)
@@ -91,19 +105,30 @@ def _ratio_cell(x):
     return f"{x:.3f}" if x == x else "-"
 
 
+CONFIG_HEAD = ["threads", "depth", "width", "batch", "steps timed / epoch"]
+
+
+def _config_cells(row):
+    return [str(row["threads"]), str(row["depth"]), str(row["width"]), str(row["batch_size"]),
+            f"{row['steps_timed']} / {row['steps_per_epoch']}"]
+
+
+def _markdown_lines(head, body):
+    """A Markdown table: the header, the rule, one line per list of cells."""
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+                     + ["| " + " | ".join(cells) + " |" for cells in body])
+
+
 def markdown(table, frameworks, peers):
     """The table as Markdown: s/epoch median (min–max) per framework, then the ratios."""
-    head = ["threads", "depth", "width", "batch", "steps timed / epoch"]
-    head += [f"{fw} s/epoch" for fw in frameworks]
+    head = CONFIG_HEAD + [f"{fw} s/epoch" for fw in frameworks]
     head += ["best peer", f"{REFERENCE} / best peer"] + [f"{REFERENCE} / {p}" for p in peers]
     if FLOOR in frameworks:
         head.append(f"{REFERENCE} / {FLOOR}")
     head += [f"{fw} peak MB" for fw in frameworks] + ["memory_ratio"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    body = []
     for row in table:
-        cells = [str(row["threads"]), str(row["depth"]), str(row["width"]), str(row["batch_size"]),
-                 f"{row['steps_timed']} / {row['steps_per_epoch']}"]
-        cells += [_time_cell(row, fw) for fw in frameworks]
+        cells = _config_cells(row) + [_time_cell(row, fw) for fw in frameworks]
         cells += [row["best_peer"] or "-", _ratio_cell(row["vs_best_peer"])]
         cells += [_ratio_cell(row[f"vs_{p}"]) for p in peers]
         if FLOOR in frameworks:
@@ -111,8 +136,8 @@ def markdown(table, frameworks, peers):
         cells += [f"{row[f'{fw}_peak_mb']:.0f}" if row[f"{fw}_peak_mb"] == row[f"{fw}_peak_mb"] else "-"
                   for fw in frameworks]
         cells.append(_ratio_cell(row.get("memory_ratio", float("nan"))))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return _markdown_lines(head, body)
 
 
 def parse_markdown(text):
@@ -160,20 +185,10 @@ def setting_name(jit_compile, steps_per_execution):
 
 def keras_rows(results, settings):
     """One row per (threads, config): s/epoch of every Keras setting, and the fastest."""
-    by_config = {}
-    for r in results:
-        by_config.setdefault(config_key(r), {})[r["framework"]] = r
     out = []
-    for (threads, depth, width, M), found in by_config.items():
-        row = {"threads": threads, "depth": depth, "width": width, "batch_size": M}
-        any_result = next(iter(found.values()))
-        row["steps_timed"], row["steps_per_epoch"] = any_result.get("steps_timed"), any_result.get("steps_per_epoch")
+    for row, found in by_config(results):
         for name in settings:
-            r = found.get(name, {})
-            row[f"{name}_s"] = sig(r["s_epoch"]) if "s_epoch" in r else float("nan")
-            row[f"{name}_min"] = sig(r["min"]) if "s_epoch" in r else float("nan")
-            row[f"{name}_max"] = sig(r["max"]) if "s_epoch" in r else float("nan")
-            row[f"{name}_first_s"] = sig(r["first_s"]) if "first_s" in r else float("nan")
+            _put_times(row, name, found.get(name, {}))
         timed_ = [n for n in settings if row[f"{n}_s"] == row[f"{n}_s"]]
         row["fastest"] = min(timed_, key=lambda n: row[f"{n}_s"]) if timed_ else ""
         for name in settings:
@@ -183,19 +198,17 @@ def keras_rows(results, settings):
 
 
 def keras_markdown(table, settings):
-    head = ["threads", "depth", "width", "batch", "steps timed / epoch"] + [f"{n} s/epoch" for n in settings]
-    head += ["fastest"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    head = CONFIG_HEAD + [f"{n} s/epoch" for n in settings] + ["fastest"]
+    body = []
     for row in table:
-        cells = [str(row["threads"]), str(row["depth"]), str(row["width"]), str(row["batch_size"]),
-                 f"{row['steps_timed']} / {row['steps_per_epoch']}"]
+        cells = _config_cells(row)
         for n in settings:
             t = row[f"{n}_s"]
             mark = "**" if n == row["fastest"] else ""
             cells.append(f"{mark}{t:.4g}{mark} ({row[f'{n}_min']:.3g}–{row[f'{n}_max']:.3g})" if t == t else "error")
         cells.append(row["fastest"] or "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return _markdown_lines(head, body)
 
 
 def _geomean(values):

@@ -6,11 +6,12 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import bench, measure, tables
+from benchmarks import bench, floor, measure, plan, tables
 
 ALL = ["scratchnn", "keras", "keras-default", "torch", "gemm"]
 PEERS = ["keras", "keras-default", "torch"]
@@ -41,10 +42,10 @@ def test_gemm_shapes_of_one_step_follow_bp2_and_bp3():
     # forward: Z1 = W1 A0 (128x784 @ 784x32), Z2 = W2 A1 (10x128 @ 128x32);
     # backward from the last layer: dW2 = D2 A1^T, dA1 = W2^T D2, dW1 = D1 A0^T
     # (no W1^T D1: the input needs no gradient)
-    assert measure.gemm_shapes(1, 128, 32) == [(128, 784, 32), (10, 128, 32), (10, 32, 128), (128, 10, 32),
+    assert floor.gemm_shapes(1, 128, 32) == [(128, 784, 32), (10, 128, 32), (10, 32, 128), (128, 10, 32),
                                                (128, 32, 784)]
-    assert measure.flops_per_step(1, 128, 32) == 2 * (2 * 128 * 784 * 32 + 3 * 10 * 128 * 32)
-    assert len(measure.gemm_shapes(3, 64, 16)) == 3 * 4 - 1
+    assert floor.flops_per_step(1, 128, 32) == 2 * (2 * 128 * 784 * 32 + 3 * 10 * 128 * 32)
+    assert len(floor.gemm_shapes(3, 64, 16)) == 3 * 4 - 1
 
 
 def test_gemm_floor_does_every_product_of_every_step_into_reused_buffers(monkeypatch):
@@ -56,28 +57,28 @@ def test_gemm_floor_does_every_product_of_every_step_into_reused_buffers(monkeyp
         calls.append((a.shape[0], a.shape[1], b.shape[1], id(out)))
         return real(a, b, out=out)
 
-    sizes = measure.batch_sizes(100, 32, 4)  # 32, 32, 32 and a last partial batch of 4
+    sizes = floor.batch_sizes(100, 32, 4)  # 32, 32, 32 and a last partial batch of 4
     assert sizes == [32, 32, 32, 4]
-    floor = measure.GemmFloor(2, 16, sizes, np.random.default_rng(0))
-    monkeypatch.setattr(floor, "matmul", counting)
-    floor.run()
+    gemm = floor.GemmFloor(2, 16, sizes, np.random.default_rng(0))
+    monkeypatch.setattr(gemm, "matmul", counting)
+    gemm.run()
     per_step = 3 * 3 - 1  # three Dense layers: 3 forward, 3 dW, 2 W^T Delta
-    assert len(calls) == floor.count() == 4 * per_step
-    expected = [s for M in sizes for s in measure.gemm_shapes(2, 16, M)]
+    assert len(calls) == gemm.count() == 4 * per_step
+    expected = [s for M in sizes for s in floor.gemm_shapes(2, 16, M)]
     assert [c[:3] for c in calls] == expected
     first = [c[3] for c in calls]
     calls.clear()
-    floor.run()
+    gemm.run()
     assert [c[3] for c in calls] == first  # the same output buffers on the second pass
     assert len(set(first[:per_step])) == per_step  # no two products of a step share an output
 
 
 def test_gemm_floor_uses_scratchnns_layout():
-    floor = measure.GemmFloor(1, 8, [5], np.random.default_rng(0))
-    (W1, A0, Z1), *_ = floor.products[5]
+    gemm = floor.GemmFloor(1, 8, [5], np.random.default_rng(0))
+    (W1, A0, Z1), *_ = gemm.products[5]
     assert W1.shape == (8, 784) and A0.shape == (784, 5) and Z1.shape == (8, 5)
     assert A0.base is not None and A0.T.flags.c_contiguous  # A^0 is the transpose of an (M, 784) batch
-    assert all(a.dtype == np.float32 and out.dtype == np.float32 for a, _, out in floor.products[5])
+    assert all(a.dtype == np.float32 and out.dtype == np.float32 for a, _, out in gemm.products[5])
 
 
 # ---- what is timed ------------------------------------------------------------------------------
@@ -88,17 +89,17 @@ def test_epoch_plan_times_whole_epochs_unless_asked_for_fewer_steps():
 
 
 def test_steps_for_slices_only_epochs_over_the_flop_budget():
-    small = bench.steps_for(1, 128, 32, 60000, flop_budget=300e9)
+    small = plan.steps_for(1, 128, 32, n_train=60000, flop_budget=300e9)
     assert small == 1875  # 24.6 GFLOP: the whole epoch
-    big = bench.steps_for(3, 1024, 32, 60000, flop_budget=300e9)
-    per_step = measure.flops_per_step(3, 1024, 32)
+    big = plan.steps_for(3, 1024, 32, n_train=60000, flop_budget=300e9)
+    per_step = floor.flops_per_step(3, 1024, 32)
     assert big % 64 == 0 and big < 1875 and big * per_step >= 300e9 > (big - 64) * per_step
-    assert bench.steps_for(1, 128, 32, 60000, flop_budget=300e9, steps=100) == 100
+    assert plan.steps_for(1, 128, 32, n_train=60000, flop_budget=300e9, steps=100) == 100
 
 
 def test_the_jobs_run_config_by_config_with_the_harness_overrides():
-    columns = bench.variants(["scratchnn", "keras", "keras-default", "gemm"])
-    jobs = bench.make_jobs([(1, 128, 32), (2, 256, 128)], [1, 2], columns, repeats=3, flop_budget=300e9, n_train=60000)
+    columns = plan.variants(["scratchnn", "keras", "keras-default", "gemm"])
+    jobs = plan.make_jobs([(1, 128, 32), (2, 256, 128)], [1, 2], columns, repeats=3, flop_budget=300e9, n_train=60000)
     assert len(jobs) == 2 * 2 * 4
     assert [j["framework"] for j in jobs[:4]] == ["scratchnn", "keras", "keras-default", "gemm"]
     assert {(j["threads"], j["depth"]) for j in jobs[:4]} == {(1, 1)}
@@ -112,15 +113,16 @@ def test_keras_columns_take_the_harness_presets():
 
     from experiments.config import CONF_DIR
 
-    tuned = bench.harness_config(bench.BASE)["keras"]
-    default = bench.harness_config(bench.BASE + ["keras=default"])["keras"]
+    tuned = plan.harness_config(plan.BASE)["keras"]
+    default = plan.harness_config(plan.BASE + ["keras=default"])["keras"]
     assert tuned == dict(OmegaConf.load(CONF_DIR / "keras" / "tuned.yaml"))
     assert default == {"jit_compile": "auto", "steps_per_execution": 1}
-    (job,) = bench.make_jobs([(2, 64, 16)], [1], bench.variants(["scratchnn"]), 1, 1e12, 100)
-    cfg = bench.harness_config(job["overrides"])
+    (job,) = plan.make_jobs([(2, 64, 16)], [1], plan.variants(["scratchnn"]), repeats=1, flop_budget=1e12,
+                            n_train=100)
+    cfg = plan.harness_config(job["overrides"])
     assert (cfg["model"]["depth"], cfg["model"]["width"], cfg["train"]["batch_size"], cfg["train"]["threads"],
             cfg["data"]["val_size"], cfg["train"]["epochs"]) == (2, 64, 16, 1, 0, 1)
-    settings = bench.variants([], keras_settings=True)
+    settings = plan.variants([], keras_settings=True)
     assert len(settings) == 8 and {s[1] for s in settings} == {"keras"}
 
 
@@ -187,7 +189,7 @@ def test_memory_ratio_against_data_parameters_and_one_batch():
 
 
 def test_keras_settings_pick_the_fastest_per_config_and_the_smallest_geometric_mean():
-    names = [tables.setting_name(j, s) for j, s in bench.KERAS_SETTINGS]
+    names = [tables.setting_name(j, s) for j, s in plan.KERAS_SETTINGS]
     assert names[0] == "jit=off spe=1" and names[-1] == "jit=on spe=256"
     speed = {names[0]: 4.0, names[3]: 1.0, names[7]: 1.1}  # spe=256 without XLA wins one config, XLA wins the other
     results = []
@@ -204,6 +206,34 @@ def test_keras_settings_pick_the_fastest_per_config_and_the_smallest_geometric_m
     assert best == {1: names[3]}
     assert any("recommended jit=off spe=256" in line for line in lines)
     assert "**0.8**" in tables.keras_markdown(table, names)
+
+
+def test_both_tables_share_the_config_columns_and_the_rounding():
+    results = fake_results(["scratchnn", "keras"], seed=2, configs=[(1, 128, 32)], threads=[1])
+    framework_row, = tables.rows(results, ["scratchnn", "keras"], ["keras"])
+    keras_row, = tables.keras_rows(results, ["scratchnn", "keras"])
+    for key in ("threads", "depth", "width", "batch_size", "steps_timed", "steps_per_epoch", "keras_s", "keras_min",
+                "keras_max"):
+        assert framework_row[key] == keras_row[key]
+    assert list(framework_row)[:8] == ["threads", "depth", "width", "batch_size", "steps_timed", "steps_per_epoch",
+                                       "scratchnn_s", "scratchnn_min"]  # the CSV's column order
+    assert "keras_peak_mb" in framework_row and "keras_peak_mb" not in keras_row
+    assert tables.keras_markdown([keras_row], ["scratchnn", "keras"]).splitlines()[0].startswith(
+        "| threads | depth | width | batch | steps timed / epoch |")
+
+
+# ---- the project's style rules for benchmarks/ --------------------------------------------------
+def test_benchmark_modules_are_short_and_take_few_positional_parameters():
+    import ast
+
+    folder = Path(bench.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        source = path.read_text()
+        assert len(source.splitlines()) <= 300, f"{path.name} has {len(source.splitlines())} lines"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                assert len(positional) <= 4, f"{path.name}: {node.name} takes {len(positional)} positional parameters"
 
 
 # ---- a real run ---------------------------------------------------------------------------------
