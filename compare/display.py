@@ -1,6 +1,7 @@
 """Numbers as the report shows them: accuracy in % with 2 decimals, times and ratios with 3
-significant digits, p-values in scientific notation, config values as set. Every function returns
-plain strings or DataFrames of strings (no index), ready for compare/render.py."""
+significant digits, p-values in scientific notation, parity deviations in scientific notation
+with 2 significant digits (PARITY_FLAG before those at or beyond the bound), config values as set.
+Every function returns plain strings or DataFrames of strings (no index), ready for compare/render.py."""
 
 import pandas as pd
 
@@ -9,6 +10,9 @@ from experiments import names
 from . import stats
 from .runs import label, value_text
 from .verdicts import KEYS
+
+PARITY_FLAG = "⚠"  # before a parity deviation at or beyond the bound (compare/render.py shows the cell red)
+PARITY_COLUMN = "parity dev"
 
 
 def pct(x):
@@ -28,6 +32,22 @@ def pp(x):
 
 def pvalue(p):
     return "n/a" if pd.isna(p) else f"{p:.2e}"
+
+
+def sci2(x):
+    """2 significant digits in scientific notation (3.2e-07); inf for a non-finite deviation."""
+    return "n/a" if pd.isna(x) else f"{x:.1e}"
+
+
+def parity_cell(row):
+    """The parity column of a verdict row: `not checked`, the largest deviation over seeds, or the flag,
+    the deviation and the first step over the bound."""
+    if pd.isna(row.get("parity_seeds")):
+        return "not checked"
+    if not row["parity_flagged"]:
+        return sci2(row["parity_dev"])
+    return f"{PARITY_FLAG} {sci2(row['parity_dev'])}" + ("" if pd.isna(row["parity_step"]) else
+                                                          f" from step {int(row['parity_step'])}")
 
 
 def interval(low, high, fmt):
@@ -79,11 +99,14 @@ def _mcnemar(row):
     return f"≤ {pvalue(row['mcnemar_max'])} ({row['mcnemar_below']}/{row['mcnemar_runs']} < {stats.ALPHA:g})"
 
 
-def verdicts(comparisons, table, columns):
+def verdicts(comparisons, table, columns, parity=None):
     """The verdict table: config, framework compared, seeds, Δacc (REFERENCE − other) with its CI, the
     Holm-adjusted p-values, McNemar's p (the largest over seeds, and how many are below ALPHA), the
-    verdict and the time ratio (REFERENCE / other) with its CI."""
+    verdict, the parity check (when `parity`, the table of tables.parity, has a row) and the time
+    ratio (REFERENCE / other) with its CI."""
     merged = comparisons.merge(table, on=list(KEYS), how="left", suffixes=("", "_config"))
+    if parity is not None and len(parity):
+        merged = merged.merge(parity, on=[*KEYS, "vs"], how="left")
     out = configs(merged, columns)
     rows = merged.to_dict("records")
     out["vs"] = merged["vs"].tolist()
@@ -94,6 +117,8 @@ def verdicts(comparisons, table, columns):
     out["p equiv (Holm)"] = [pvalue(r["p_tost_holm"]) for r in rows]
     out["McNemar p"] = [_mcnemar(r) for r in rows]
     out["verdict"] = ["n/a" if pd.isna(r["verdict"]) else r["verdict"] for r in rows]
+    if "parity_seeds" in merged:
+        out[PARITY_COLUMN] = [parity_cell(r) for r in rows]
     out["time ratio"] = [sig3(r["time_ratio"]) for r in rows]
     out["ratio 95% CI"] = [interval(r["ratio_lo"], r["ratio_hi"], sig3) for r in rows]
     return out
@@ -169,6 +194,7 @@ def summary_lines(s, table, columns, margin_pp):
                       "no config has 2 seeds or more: run more seeds for a verdict (see Method)"))
     else:
         lines.append(f"no comparison: no config has {names.REFERENCE} and another framework both finished")
+    lines += parity_lines(s, table, columns)
     lines.append(f"configs: {s['configs']}; seeds: {', '.join(map(str, s['seeds'])) or 'n/a'}; runs: " +
                  ", ".join(f"{n} {state}" for state, n in s["runs"].items()) + "; failed runs: " +
                  (", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items()) or "none"))
@@ -178,4 +204,21 @@ def summary_lines(s, table, columns, margin_pp):
         lines.append(f"{fw} execution: " + ", ".join(f"{k}={'/'.join(v)}" for k, v in found.items()))
     for fw, best in s["best"].items():
         lines.append(f"best {fw}: {pct(best['acc'])}% ({label(_find(table, best).to_dict(), columns)})")
+    return lines
+
+
+def parity_lines(s, table, columns):
+    """Per framework checked: how many configs, the largest deviation; then the configs flagged, if any."""
+    lines = []
+    for other, p in s["parity"].items():
+        steps = f" over {'/'.join(map(str, p['steps']))} steps" if p["steps"] else ""
+        lines.append(f"parity {names.REFERENCE} vs {other}: {p['checked']} of {s['configs']} configs checked{steps} "
+                     f"from identical weights; largest relative loss deviation {sci2(p['largest'])} "
+                     f"(bound {p['bound']:g})" + ("" if p["flagged"] else ": all within the bound"))
+        if p["flagged"]:
+            named = [f"{label(_find(table, f).to_dict(), columns)} ({sci2(f['parity_dev'])}" +
+                     ("" if pd.isna(f["parity_step"]) else f", from step {int(f['parity_step'])}") + ")"
+                     for f in p["flagged"]]
+            lines.append(f"parity: {len(named)} config(s) where {other} parts from {names.REFERENCE} beyond "
+                         f"{p['bound']:g}: " + "; ".join(named))
     return lines

@@ -15,6 +15,7 @@ import pandas as pd
 from experiments import names
 
 from . import stats
+from .display import PARITY_FLAG
 from .verdicts import COLOURS
 
 CSS = """
@@ -29,13 +30,15 @@ tr:nth-child(even) td{background:#fbfcfd} td.num{text-align:right;font-variant-n
 .badge{color:#fff;border-radius:4px;padding:1px 6px;white-space:nowrap}
 td.badge{border-radius:0} img{max-width:100%;border:1px solid #d0d7de}
 code{background:#f6f8fa;padding:1px 4px;border-radius:4px}
+td.flag{background:#ffebe9 !important;color:#cf222e;font-weight:600}
 """
 NUMBER = re.compile(r"^[-+]?(\d[\d.]*(e[-+]?\d+)?)( ± [\d.]+)?$|^n/a$")
 VERDICT = re.compile("|".join(re.escape(v) for v in sorted(COLOURS, key=len, reverse=True)))
 
 
-def method(margin_pp):
-    """The method and its assumptions, in short (docs/statistics.md has the long version)."""
+def method(margin_pp, parity_bound=None):
+    """The method and its assumptions, in short (docs/statistics.md has the long version); the parity
+    check too when `parity_bound` is given (some run was checked)."""
     return [
         f"Unit: a seed. For every config, each seed is one paired run: {names.REFERENCE} and the other framework "
         "trained from that seed and tested on the same test set; Δacc is their accuracy difference in percentage "
@@ -55,12 +58,19 @@ def method(margin_pp):
         "Assumptions: seeds are independent draws; the mean Δacc over seeds is close to normal (t-interval), and "
         "log time ratios likewise; timings come from one machine under comparable load. With few seeds the "
         "intervals are wide: that is the honest answer, not a failure.",
-    ]
+    ] + ([] if parity_bound is None else [
+        f"Parity (runs with parity=true or auto): before training, every framework starts from {names.REFERENCE}'s "
+        "initial weights and takes the same steps on the same batches; \"parity dev\" is the largest relative "
+        f"per-step loss deviation |loss_{names.REFERENCE} − loss_other| / |loss_other|, the largest over the seeds "
+        f"checked. {PARITY_FLAG} marks a config at or beyond {parity_bound:g}, with the first step over the bound. "
+        "parity=auto leaves out configs with dropout (their masks cannot match): \"not checked\"."])
 
 
 def _cell(text):
     """An escaped table cell, verdict cells coloured, numbers right-aligned."""
     text = str(text)
+    if text.startswith(PARITY_FLAG):
+        return f"<td class='flag'>{html.escape(text)}</td>"
     if text in COLOURS:
         return f"<td class='badge' style='background:{COLOURS[text]}'>{html.escape(text)}</td>"
     return f"<td class='num'>{html.escape(text)}</td>" if NUMBER.match(text) else f"<td>{html.escape(text)}</td>"

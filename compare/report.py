@@ -1,8 +1,10 @@
 """python -m compare.report --experiment NAME [--experiment NAME2 ...] [--tracking-uri URI] [--out DIR]
-                           [--format md,html,csv] [--run ID] [--margin-pp PP] [--stale-after SECONDS] [--no-log]
+                           [--format md,html,csv] [--run ID] [--margin-pp PP] [--parity-bound DEV]
+                           [--stale-after SECONDS] [--no-log]
 
 Turns experiments' runs into Markdown, a self-contained HTML page and CSV files: per config and
-framework pair, seed-paired statistics and an equivalence verdict (docs/statistics.md). The report
+framework pair, seed-paired statistics and an equivalence verdict (docs/statistics.md), and the
+parity check where the runs made one (configs at or beyond --parity-bound flagged). The report
 is logged as a run of its own experiment, `<experiment>-reports`, never among the training runs.
 """
 
@@ -19,12 +21,15 @@ import pandas as pd
 from experiments import names
 
 from . import display, mcnemar, plots, render, tables, verdicts
-from .runs import NUMERIC, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples, search, value_text
+from .runs import (NUMERIC, PARITY_BOUND, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples,
+                   search, value_text)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
+
+
 def chosen_run(pairs, summary, run_id=None):
     """The parent run for the per-class view: the one asked for, else a run of REFERENCE's best config."""
     if run_id:
@@ -78,7 +83,8 @@ def _figures(r, out, margin_pp):
     return figures
 
 
-def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2):
+def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2,
+          parity_bound=PARITY_BOUND):
     """Compute every table, test and figure (figures written to `out`); returns them in a dict."""
     pairs = load_pairs(search(experiments, tracking_uri), stale_after_s=stale_after_s)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,9 +92,11 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
     comparisons = verdicts.comparisons(pairs, tests, margin_pp)
     table = tables.per_config(pairs)
     by_axis, two_way = tables.pivots(pairs)
+    parity = tables.parity(pairs, parity_bound)
     r = {"experiments": list(experiments), "pairs": pairs, "table": table, "tests": tests, "comparisons": comparisons,
          "by_axis": by_axis, "two_way": two_way, "columns": config_columns(pairs), "margin_pp": margin_pp,
-         "summary": tables.summary(pairs, table, verdicts.overview(comparisons)), "per_class": None,
+         "parity": parity, "parity_bound": parity_bound, "per_class": None,
+         "summary": tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
          "hints": {e: names.view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
     r["figures"] = _figures(r, out, margin_pp)
     r["parent"] = chosen_run(pairs, r["summary"], run_id)
@@ -119,7 +127,8 @@ def sections(r, report_hint=None):
     """(title, content) in the order the report shows them; see compare/render.py."""
     columns, fws, figures = r["columns"], r["summary"]["frameworks"], r["figures"]
     parts = [("Summary", summary(r, report_hint)),
-             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns) if len(r["comparisons"])
+             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns, r["parity"])
+              if len(r["comparisons"])
               else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
     parts += [(title, figures[key]) for key, title in (
         ("forest", "Δacc per config with its 95% CI (shaded: the equivalence margin)"),
@@ -140,21 +149,38 @@ def sections(r, report_hint=None):
         parts.append(("Failed and running runs", display.unfinished(unfinished, columns, fws)))
     if r["notes"]:
         parts.append(("Notes", r["notes"]))
-    return parts + [("Method", render.method(r["margin_pp"]))]
+    return parts + [("Method", render.method(r["margin_pp"], r["parity_bound"] if len(r["parity"]) else None))]
 
 
 def _wide(r):
-    """The per-config table with each comparison's statistics as columns `<statistic>_vs_<framework>`."""
+    """The per-config table with each comparison's statistics and parity check as columns `<column>_vs_<framework>`."""
     table = r["table"]
-    for other, rows in r["comparisons"].groupby("vs", sort=False):
-        stats_ = rows.drop(columns="vs").set_index(list(verdicts.KEYS)).add_suffix(f"_vs_{other}")
-        table = table.merge(stats_, left_on=list(verdicts.KEYS), right_index=True, how="left")
+    for frame in (r["comparisons"], r["parity"]):
+        for other, rows in frame.groupby("vs", sort=False):
+            stats_ = rows.drop(columns="vs").set_index(list(verdicts.KEYS)).add_suffix(f"_vs_{other}")
+            table = table.merge(stats_, left_on=list(verdicts.KEYS), right_index=True, how="left")
     return table
 
 
+def _csv_tables(r):
+    """{file name: table}; the parity columns only when some run was checked."""
+    checked = len(r["parity"]) > 0
+    compared = r["comparisons"]
+    if checked:
+        compared = compared.merge(r["parity"], on=[*verdicts.KEYS, "vs"], how="left")
+    pairs = r["pairs"] if checked else r["pairs"].drop(columns=[c for c in r["pairs"] if c.startswith("parity_")])
+    files = {"per_config.csv": _wide(r), "verdicts.csv": compared, "summary.csv": _summary_csv(r["summary"]),
+             "runs.csv": pairs, "mcnemar.csv": r["tests"]}
+    files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r["by_axis"].items()})
+    return files
+
+
 def _summary_csv(s):
-    return pd.DataFrame([{"vs": other, **o["verdicts"], **{k: v for k, v in o.items() if k != "verdicts"}}
-                         for other, o in s["overview"].items()])
+    """Per framework compared: verdict counts, the overall time ratio, and the parity checks when there are any."""
+    parity = {other: {"parity_configs_checked": p["checked"], "parity_configs_flagged": len(p["flagged"]),
+                      "parity_dev_max": p["largest"]} for other, p in s["parity"].items()}
+    return pd.DataFrame([{"vs": other, **o["verdicts"], **{k: v for k, v in o.items() if k != "verdicts"},
+                          **parity.get(other, {})} for other, o in s["overview"].items()])
 
 
 def write(r, out, formats, report_hint=None):
@@ -169,9 +195,7 @@ def write(r, out, formats, report_hint=None):
         (out / "report.html").write_text(render.to_html(title, parts, {"Verdicts per config": "verdicts"}))
         written.append(out / "report.html")
     if "csv" in formats:
-        files = {"per_config.csv": _wide(r), "verdicts.csv": r["comparisons"], "summary.csv": _summary_csv(r["summary"]),
-                 "runs.csv": r["pairs"], "mcnemar.csv": r["tests"]}
-        files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r["by_axis"].items()})
+        files = _csv_tables(r)
         for name, frame in files.items():
             frame.to_csv(out / name, index=False)
         for other, pivot in r["two_way"].items():
@@ -211,6 +235,8 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
     parser.add_argument("--margin-pp", type=float, default=0.2, help="equivalence margin for Δacc, percentage points")
+    parser.add_argument("--parity-bound", type=float, default=PARITY_BOUND,
+                        help="flag a config whose parity check's relative loss deviation is not below this")
     parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S,
                         help="seconds without a heartbeat after which a RUNNING run counts as dead (STALE)")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
@@ -220,13 +246,15 @@ def main(argv=None, reports_root=REPORTS_ROOT):
         parser.error(f"--format takes md, html and csv. Received: --format={args.format}")
     if not args.margin_pp > 0:
         parser.error(f"--margin-pp must be > 0. Received: --margin-pp={args.margin_pp}")
+    if not args.parity_bound > 0:
+        parser.error(f"--parity-bound must be > 0. Received: --parity-bound={args.parity_bound}")
     experiments = list(dict.fromkeys(args.experiment))
     out = args.out or output_folder("+".join(experiments), reports_root)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(args.tracking_uri)
     try:
         result = build(experiments, args.tracking_uri, out, run_id=args.run, stale_after_s=args.stale_after,
-                       margin_pp=args.margin_pp)
+                       margin_pp=args.margin_pp, parity_bound=args.parity_bound)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -250,6 +278,7 @@ def _logged(result, out, formats, tracking_uri):
         files = write(result, out, formats, hint)
         client.log_param(run_id, "experiments", ",".join(result["experiments"]))
         client.log_param(run_id, "margin_pp", result["margin_pp"])
+        client.log_param(run_id, "parity_bound", result["parity_bound"])
         for path in files + list(result["figures"].values()):
             client.log_artifact(run_id, str(path))
         status = "FINISHED"

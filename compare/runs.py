@@ -5,8 +5,10 @@
 every other param under its own key (`optimizer.momentum`, `keras.jit_compile`, ...), `config_id`
 (the same for the seeds of one config), `state`, and per framework present
 `<fw>_acc`, `<fw>_loss`, `<fw>_fit_s`, `<fw>_status`, `<fw>_reason`, `<fw>_run` (the child's id),
-and per framework other than REFERENCE `delta_pp_vs_<fw>` (percentage points) and
-`time_ratio_vs_<fw>` (fit time, REFERENCE / other). Runs from before a key existed get NaN there.
+and per framework other than REFERENCE `delta_pp_vs_<fw>` (percentage points),
+`time_ratio_vs_<fw>` (fit time, REFERENCE / other), and the parent's parity check against it
+(`parity_dev_vs_<fw>`, `parity_step_vs_<fw>`; `parity_steps` the steps it took). Runs from before
+a key existed, and runs not checked, get NaN there.
 
 A row is a sample for some frameworks (`samples`) if those children FINISHED and the parent
 FINISHED, or FAILED only because other frameworks failed (its `failed_frameworks` tag). `state`
@@ -32,6 +34,9 @@ NUMBER = frozenset({"lr", "dropout", "l2"})
 NUMERIC = (INTEGER | NUMBER) - {"seed"}  # the config keys a figure can put on an axis
 METRICS = {"acc": names.TEST_ACC, "loss": names.TEST_LOSS, "fit_s": names.FIT_TIME}
 NOT_RUNS = (names.ROLE_REPORT, names.ROLE_BENCHMARK)  # runs in a training experiment that are no config
+# experiments.parity's bound (compare imports experiments.names only); names.PARITY_BOUND once names has it
+PARITY_BOUND = getattr(names, "PARITY_BOUND", 1e-5)
+PARITY_STEPS = "parity_steps"  # the top-level param: how many steps the parity check takes
 
 
 class ReportError(RuntimeError):
@@ -50,6 +55,16 @@ def delta(other):
 def ratio(other):
     """The column of REFERENCE's fit time over `other`'s."""
     return f"time_ratio_vs_{other}"
+
+
+def parity_dev(other):
+    """The column of the parity check's largest relative per-step loss deviation of `other` from REFERENCE."""
+    return f"parity_dev_vs_{other}"
+
+
+def parity_step(other):
+    """The column of the first step whose deviation was over the bound (logged only when there was one)."""
+    return f"parity_step_vs_{other}"
 
 
 def frameworks(rows):
@@ -174,8 +189,10 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
                          "failed_frameworks": parents[tag(names.FAILED_FRAMEWORKS)].values,
                          "asked": parents[tag(names.FRAMEWORKS_TAG)].values,
                          "config_id": parents[tag(names.CONFIG_ID)].values})
-    _config(rows, _params(parents, children))
+    params = _params(parents, children)
+    _config(rows, params)
     _children(rows, children)
+    _parity(rows, parents, params)
     statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in frameworks(rows)]
     failed = functools.reduce(operator.or_, [s.map(is_failure) for s in statuses])
     running = functools.reduce(operator.or_, [s.isin(LIVE) for s in statuses])
@@ -186,6 +203,16 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
         rows[delta(other)] = np.where(ok, 100 * (reference[0] - rows[f"{other}_acc"]), np.nan)
         rows[ratio(other)] = np.where(ok, reference[1] / rows[f"{other}_fit_s"], np.nan)
     return _ordered(rows)
+
+
+def _parity(rows, parents, params):
+    """Each parent's parity metrics per framework compared (NaN when not checked), and its parity_steps."""
+    for other in others(rows):
+        for column, metric in ((parity_dev(other), names.PARITY_DEV), (parity_step(other), names.PARITY_STEP)):
+            key = f"metrics.{names.parity(other, metric)}"
+            rows[column] = parents[key].values.astype(float) if key in parents else np.nan
+    steps = params[PARITY_STEPS] if PARITY_STEPS in params else pd.Series(np.nan, index=rows.index)
+    rows[PARITY_STEPS] = pd.to_numeric(steps, errors="coerce").values
 
 
 def _ordered(rows):

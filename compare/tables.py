@@ -1,13 +1,17 @@
-"""Tables of numbers from the runs: per config (mean and std over seeds), by sweep axis, width ×
-batch size, the summary, failed runs and per-class scores. compare/render.py turns them into text."""
+"""Tables of numbers from the runs: per config (mean and std over seeds), the parity checks, by
+sweep axis, width × batch size, the summary, failed runs and per-class scores. compare/display.py
+turns them into text."""
 
 import numpy as np
 import pandas as pd
 
 from experiments import names
 
-from .runs import config_columns, delta, frameworks, is_failure, others, ratio, samples, settings
+from .runs import (PARITY_BOUND, PARITY_STEPS, config_columns, delta, frameworks, is_failure, others, parity_dev,
+                   parity_step, ratio, samples, settings)
 from .verdicts import KEYS
+
+PARITY = KEYS + ("vs", "parity_seeds", "parity_dev", "parity_step", "parity_steps", "parity_flagged")
 
 
 def gmean(values):
@@ -53,6 +57,33 @@ def per_config(pairs):
     return pd.DataFrame(rows)
 
 
+def parity(pairs, bound=PARITY_BOUND):
+    """One row per config and framework compared whose parity was checked on some seed (whatever became
+    of the training after it): seeds checked, the largest deviation over them, the first step over the
+    bound (the earliest over seeds, as the runs logged it), the steps taken, and whether the config is
+    flagged: a deviation not below `bound`. A deviation logged as NaN (a non-finite loss) counts as inf."""
+    rows = []
+    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
+        for other in others(pairs):
+            dev, step = group[parity_dev(other)].astype(float), group[parity_step(other)].astype(float)
+            checked = dev.notna() | step.notna()
+            if checked.any():
+                worst = float(dev[checked].fillna(np.inf).max())
+                rows.append({"experiment": experiment, "config_id": config_id, "vs": other,
+                             "parity_seeds": int(checked.sum()), "parity_dev": worst, "parity_step": step.min(),
+                             "parity_steps": group.loc[checked, PARITY_STEPS].max(),
+                             "parity_flagged": not worst < bound})
+    return pd.DataFrame(rows, columns=list(PARITY))
+
+
+def _parity_overview(parity_, bound):
+    """{framework compared: configs checked, the largest deviation, the steps taken, the flagged rows}."""
+    return {other: {"checked": len(rows), "largest": rows["parity_dev"].max(), "bound": bound,
+                    "steps": sorted(int(s) for s in rows["parity_steps"].dropna().unique()),
+                    "flagged": rows[rows["parity_flagged"]].to_dict("records")}
+            for other, rows in parity_.groupby("vs", sort=False)}
+
+
 def pivots(pairs):
     """({axis: mean Δacc, geometric-mean time ratio and runs by each value} for every varying config
     key, {other framework: time ratio over width × batch size} when both vary)."""
@@ -87,12 +118,14 @@ def _fixed(pairs):
             if c != "seed" and pairs[c].nunique(dropna=False) == 1 and pairs[c].notna().any()}
 
 
-def summary(pairs, table, overview):
-    """Configs, the verdict overview, best configs, fixed settings, failures and runs by state."""
+def summary(pairs, table, overview, *, parity_=None, bound=PARITY_BOUND):
+    """Configs, the verdict overview, the parity checks (`parity_`: the `parity` table), best configs,
+    fixed settings, failures and runs by state."""
     return {
         "configs": len(table),
         "frameworks": frameworks(pairs),
         "overview": overview,
+        "parity": _parity_overview(parity_, bound) if parity_ is not None else {},
         "best": {fw: best for fw in frameworks(pairs) if (best := _best(table, fw))},
         "fixed": _fixed(pairs),
         "settings": settings(pairs),
