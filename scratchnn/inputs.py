@@ -31,10 +31,11 @@ def check_X(X, input_dim, dtype, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one example. Received: {name}.shape={X.shape}")
     X = np.ascontiguousarray(X, dtype=dtype)
-    # One pass, no mask: NaN and inf propagate into the sum. A sum that overflows although every
-    # entry is finite (entries near the dtype's limit) is told apart by the exact scan.
+    # One pass, no mask: NaN and inf propagate into the sum of squares (one dot product). A sum
+    # that overflows although every entry is finite (entries above ~1e19 in float32) is told apart
+    # by the exact scan.
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(X, axis=None)
+        total = np.vdot(X, X)
     if not np.isfinite(total):
         bad = np.argwhere(~np.isfinite(X))
         if len(bad):

@@ -142,7 +142,7 @@ class Network:
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
         inputs.check_max_loss(max_loss)
-        X, Y, y = self._prepare(X, y)
+        X, _, y = self._prepare(X, y)
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
         N = X.shape[0]
@@ -153,7 +153,7 @@ class Network:
             start = time.perf_counter()
             order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
             # S = ceil(N / M) steps (S2), each _train_step's work, fused: see training._Trainer
-            loss, accuracy = self._trainer.epoch(X, Y, y, order, M, epoch + 1, max_loss)
+            loss, accuracy = self._trainer.epoch(X, y, order, M, epoch + 1, max_loss)
             logs = {"loss": loss, "accuracy": accuracy}
             if validation_data is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)

@@ -107,35 +107,71 @@ def _kinds(net):
     return tuple(kinds)
 
 
-class _Buffers:
-    """One Dense layer's arrays for a batch of M: Z, A, delta (all (n^l, M)), the mask f'(Z) of
-    a ReLU, and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when the layer passes one back."""
+class _Dense:
+    """One Dense layer in a step on batches of M: its arrays W, b, dW, db and the step's
+    buffers Z, A, delta (all (n^l, M)), and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when
+    the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU layer computes A
+    in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0 and an array of
+    zeros to compare with (NumPy is faster with an array than with the scalar 0)."""
 
-    __slots__ = ("Z", "A", "delta", "mask", "dA_prev")
+    __slots__ = ("layer", "kind", "W", "b", "dW", "db", "Z", "A", "delta", "mask", "zeros", "dA_prev",
+                 "A_prev", "l2")
 
     def __init__(self, layer, M, propagate, dtype):
         n = layer.units
+        self.layer, self.kind, self.l2 = layer, None, 0.0
+        self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = None
         self.Z = np.empty((n, M), dtype)
-        self.A = np.empty((n, M), dtype)
         self.delta = np.empty((n, M), dtype)
-        self.mask = np.empty((n, M), bool)
         self.dA_prev = np.empty((layer.W.shape[1], M), dtype) if propagate else None
+
+    def bind(self, kind):
+        """Take the layer's current W, b (and gradient arrays, made if need be) and `kind`."""
+        layer = self.layer
+        if layer._dW is None or layer._dW.shape != layer.W.shape:
+            layer._dW, layer._db = np.empty_like(layer.W), np.empty_like(layer.b)
+        self.W, self.b, self.dW, self.db, self.l2 = layer.W, layer.b, layer._dW, layer._db, layer.l2
+        if kind is not self.kind:
+            self.kind = kind
+            relu = kind is _RELU
+            self.A = self.Z if relu else np.empty_like(self.Z)
+            self.mask = np.empty(self.Z.shape, bool) if relu else None
+            self.zeros = np.zeros_like(self.Z) if relu else None
 
 
 class _Plan:
-    """Every buffer of a step on a batch of M examples: X_b (M, n^0), Y_b (n^L, M), a column
-    of M ones (for BP4.2), the output's column maxima and sums (1, M), and per layer
-    `_Buffers` (None for a layer without weights, which keeps its own arrays)."""
+    """Every buffer of a step on a batch of M examples: X_b (M, n^0), a column of M ones (for
+    BP4.2), the output's column maxima and sums (1, M), and per layer a `_Dense` (or the layer
+    itself, for a layer without weights, which keeps its own arrays)."""
 
     def __init__(self, net, M):
         dtype = net.dtype
         self.X = np.empty((M, net.input_dim), dtype)
-        self.Y = np.empty((net.n_out, M), dtype)
         self.ones = np.ones((M, 1), dtype)
         self.col_max = np.empty((1, M), dtype)
         self.col_sum = np.empty((1, M), dtype)
-        self.layers = [_Buffers(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else None
+        self.layers = [_Dense(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else layer
                        for i, layer in enumerate(net.layers)]
+        self.dense = [r for r in self.layers if r.__class__ is _Dense]
+        self.backward = [(i, r, r.__class__ is _Dense) for i, r in reversed(list(enumerate(self.layers)))]
+        self.penalised = False
+
+    def bind(self, kinds):
+        """Bind every Dense layer to its arrays and kind (see `_kinds`); returns self."""
+        for record, kind in zip(self.layers, kinds):
+            if kind is not None:
+                record.bind(kind)
+        self.penalised = any(r.l2 for r in self.dense)
+        return self
+
+
+def _batch_targets(ys, M, n_out, dtype):
+    """The target matrix Y_b of every batch of an epoch whose labels, in batch order, are ys:
+    (S, n^L, M) for the S full batches (Y_b = full[s], C-contiguous) and (n^L, r) for a last,
+    partial batch of r examples (empty when M divides N)."""
+    S = ys.shape[0] // M
+    full = losses.from_labels(ys[:S * M], n_out, dtype).reshape(n_out, S, M).transpose(1, 0, 2)
+    return np.ascontiguousarray(full), losses.from_labels(ys[S * M:], n_out, dtype)
 
 
 class _Trainer:
@@ -150,124 +186,128 @@ class _Trainer:
         self._plans = {}
         self._l2_scratch = {}  # a W-sized array per Dense layer with an L2 term
 
-    def plan(self, M):
-        """The buffers for a batch of M examples, made on first use."""
+    def plan(self, M, kinds):
+        """The buffers for a batch of M examples (made on first use), bound to the layers'
+        current arrays and to `kinds`."""
         plan = self._plans.get(M)
         if plan is None:
             if len(self._plans) >= self._MAX_PLANS:
                 self._plans.clear()
             plan = self._plans[M] = _Plan(self.net, M)
-        return plan
+        return plan.bind(kinds)
 
     # ---- one epoch ------------------------------------------------------------------------
-    def epoch(self, X, Y, y, order, M, epoch, max_loss=None):
+    def epoch(self, X, y, order, M, epoch, max_loss=None):
         """One epoch over the examples in `order`, batches of M; returns (mean loss, accuracy).
 
         Args:
             X: Inputs (N, n^0), C-contiguous, in the network's dtype.
-            Y: Targets (n^L, N).
             y: Integer labels (N,).
             order: The permutation (or arange) of the N examples.
             M: The batch size.
             epoch: The epoch, counted from 1 (for TrainingDiverged).
             max_loss: None, or the bound on the running mean loss.
         """
-        N = order.shape[0]
-        kinds = _kinds(self.net)
-        predicted = np.empty(N, np.int64)  # the classes of every example, compared with y at the end
-        single = self.net.n_out == 1
-        total = 0.0
+        net = self.net
+        N, kinds, lr = order.shape[0], _kinds(net), _foldable_lr(net.optimizer)
+        ys = y[order]
+        full, last = _batch_targets(ys, M, net.n_out, net.dtype)
+        plans = {m: self.plan(m, kinds) if kinds is not None else None for m in {min(M, N), N % M or M}}
+        outputs = np.empty((net.n_out, N), net.dtype)  # A^L of every example, classified at the end
+        take, copyto, total = np.take, np.copyto, 0.0
         for s, start in enumerate(range(0, N, M), 1):
             idx = order[start:start + M]
             m = idx.shape[0]
-            plan = self.plan(m)
-            Xb = np.take(X, idx, axis=0, out=plan.X, mode="clip")  # a permutation: always in range
-            Yb = np.take(Y, idx, axis=1, out=plan.Y, mode="clip")
-            A, loss = self.step(Xb, Yb, epoch, s, plan, kinds)
-            total += loss * m
-            if single:
-                np.greater(A[0], 0.5, out=predicted[start:start + m])
+            plan = plans[m]
+            if plan is None:  # the public step (see _kinds)
+                A, loss = self._public_step(X[idx], full[s - 1] if m == M else last, epoch, s)
             else:
-                np.argmax(A, axis=0, out=predicted[start:start + m])
+                take(X, idx, axis=0, out=plan.X, mode="clip")  # a permutation: always in range
+                A, loss = self._step(plan, full[s - 1] if m == M else last, lr, epoch, s)
+            copyto(outputs[:, start:start + m], A)
+            total += loss * m
             if max_loss is not None and total > max_loss * (start + m):
                 raise TrainingDiverged(epoch, s, total / (start + m), max_loss)
-        return total / N, np.count_nonzero(predicted == y[order]) / N
+        return total / N, np.count_nonzero(net._classes(outputs) == ys) / N
 
     # ---- one step -------------------------------------------------------------------------
-    def step(self, Xb, Yb, epoch=0, s=0, plan=None, kinds=False):
+    def step(self, Xb, Yb, epoch=0, s=0):
         """Forward, cost, backward and update on one batch; returns (A^L, cost before the update).
 
         Args:
-            Xb: The batch's inputs, (M, n^0), C-contiguous.
+            Xb: The batch's inputs, (M, n^0).
             Yb: Its target matrix, (n^L, M), C-contiguous.
             epoch, s: Where the step is, for TrainingDiverged.
-            plan: The buffers for M (looked up when None).
-            kinds: `_kinds(net)`, when the caller has it.
         """
-        net = self.net
-        if kinds is False:
-            kinds = _kinds(net)
+        kinds = _kinds(self.net)
         if kinds is None:
             return self._public_step(Xb, Yb, epoch, s)
-        M = Xb.shape[0]
-        plan = plan or self.plan(M)
-        layers, bufs = net.layers, plan.layers
-        inputs = [None] * len(layers)  # A^(l-1) of every layer
-        A, loss_sum, penalised = Xb.T, None, False
-        for i, layer in enumerate(layers):
-            inputs[i], buf, kind = A, bufs[i], kinds[i]
-            if kind is None:
-                A = layer.forward(A, True)
+        plan = self.plan(Xb.shape[0], kinds)
+        np.copyto(plan.X, Xb)
+        return self._step(plan, Yb, _foldable_lr(self.net.optimizer), epoch, s)
+
+    def _step(self, plan, Yb, lr, epoch, s):
+        """The fused step on the batch in plan.X (see the module docstring); lr is
+        `_foldable_lr(optimizer)`."""
+        net = self.net
+        M, records = plan.X.shape[0], plan.layers
+        matmul, add, multiply = np.matmul, np.add, np.multiply
+        A, loss_sum = plan.X.T, None
+        for r in records:  # forward, F3
+            if r.__class__ is not _Dense:  # a layer without weights: its own forward
+                A = r.forward(A, True)
                 continue
-            penalised = penalised or layer.l2 != 0
-            Z = np.matmul(layer.W, A, out=buf.Z)  # F3
-            np.add(Z, layer.b, out=Z)
-            if kind is _RELU:
-                A = np.maximum(Z, 0, out=buf.A)
-            elif kind is _SOFTMAX_CCE:
-                A, loss_sum = self._softmax_cce(Z, Yb, buf.A, plan)
+            r.A_prev = A
+            Z = matmul(r.W, A, out=r.Z)
+            add(Z, r.b, out=Z)
+            if r.kind is _RELU:
+                A = np.maximum(Z, r.zeros, out=Z)
+            elif r.kind is _SOFTMAX_CCE:
+                A, loss_sum = _softmax_cce(Z, Yb, r.A, plan)
             else:
-                A = layer.activation.forward(Z, out=buf.A)
+                A = r.layer.activation.forward(Z, out=r.A)
+        out = records[-1]
         if loss_sum is None:  # any other output: the loss's own forward, from Z^L when fused (Network.cost)
-            cost = net.loss.forward_logits(bufs[-1].Z, Yb) if net.fused else net.loss.forward(A, Yb)
+            cost = net.loss.forward_logits(out.Z, Yb) if net.fused else net.loss.forward(A, Yb)
             loss_sum = float(cost.sum())
-        batch_loss = loss_sum / M + (net.penalty() if penalised else 0.0)
+        batch_loss = loss_sum / M + net.penalty() if plan.penalised else loss_sum / M
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(epoch, s, batch_loss)
 
-        lr = _foldable_lr(net.optimizer)
-        factor = lr if lr is not None else 1.0
-        delta = self._output_delta(A, Yb, bufs[-1], kinds[-1])  # BP1.2
-        np.multiply(delta, factor / M, out=delta)  # BP3.2/BP4.2's 1/M (and lr), once, on Delta^L
+        factor = 1.0 if lr is None else lr
+        if out.kind is _SOFTMAX_CCE:  # BP1.2
+            delta = np.subtract(A, Yb, out=out.delta)  # A^L - Y
+        elif net.fused:
+            delta = out.delta
+            np.copyto(delta, net.loss.backward_logits(A, Yb))
+        else:
+            delta = out.layer.activation.backward(out.Z, A, net.loss.backward(A, Yb), out=out.delta)
+        multiply(delta, factor / M, out=delta)  # BP3.2/BP4.2's 1/M (and lr), once, on Delta^L
         dA = None
-        for i in range(len(layers) - 1, -1, -1):
-            layer, buf, kind = layers[i], bufs[i], kinds[i]
-            if kind is None:
-                dA = layer.backward(dA, i > 0)
+        for i, r, dense in plan.backward:
+            if not dense:  # a layer without weights: its own backward
+                dA = r.backward(dA, i > 0)
                 continue
             if dA is not None:  # BP2.2: Delta^l = dL/dA^l ⊙ f'(Z^l), every layer but the last
-                if kind is _RELU:
-                    delta = np.multiply(dA, np.greater(buf.Z, 0, out=buf.mask), out=buf.delta)
+                if r.kind is _RELU:
+                    delta = multiply(dA, np.greater(r.A, r.zeros, out=r.mask), out=r.delta)
                 else:
-                    delta = layer.activation.backward(buf.Z, buf.A, dA, out=buf.delta)
-            if layer._dW is None:
-                layer._dW, layer._db = np.empty_like(layer.W), np.empty_like(layer.b)
-            np.matmul(delta, inputs[i].T, out=layer._dW)  # BP3.2
-            np.matmul(delta, plan.ones, out=layer._db)  # BP4.2: Delta^l 1_M
-            if layer.l2:  # R1: + 2 l2 W (times lr when folded)
-                np.add(layer._dW, np.multiply(layer.W, 2 * layer.l2 * factor, out=self._scratch(layer)),
-                       out=layer._dW)
-            layer._grad_scale = factor
+                    delta = r.layer.activation.backward(r.Z, r.A, dA, out=r.delta)
+            matmul(delta, r.A_prev.T, out=r.dW)  # BP3.2
+            matmul(delta, plan.ones, out=r.db)  # BP4.2: Delta^l 1_M
+            if r.l2:  # R1: + 2 l2 W (times lr when folded)
+                add(r.dW, multiply(r.W, 2 * r.l2 * factor, out=self._scratch(r.W)), out=r.dW)
+            r.layer._grad_scale = factor
             if i > 0:
-                dA = np.matmul(layer.W.T, delta, out=buf.dA_prev)  # (W^l)^T Delta^l, BP2.2's other factor
+                dA = matmul(r.W.T, delta, out=r.dA_prev)  # (W^l)^T Delta^l, BP2.2's other factor
 
         if lr is None:
             net.optimizer.step(net.params, net.grads)
         else:  # S1, with lr already in dW and db
-            for layer, kind in zip(layers, kinds):
-                if kind is not None:
-                    np.subtract(layer.W, layer._dW, out=layer.W)
-                    np.subtract(layer.b, layer._db, out=layer.b)
+            subtract = np.subtract
+            for r in plan.dense:
+                subtract(r.W, r.dW, out=r.W)
+                subtract(r.b, r.db, out=r.b)
             net.optimizer.iterations += 1
         return A, batch_loss
 
@@ -282,33 +322,23 @@ class _Trainer:
         net.optimizer.step(net.params, net.grads)
         return A, batch_loss
 
-    def _scratch(self, layer):
-        """A W-sized array for the L2 term of `layer`."""
-        scratch = self._l2_scratch.get(id(layer))
-        if scratch is None or scratch.shape != layer.W.shape:
-            scratch = self._l2_scratch[id(layer)] = np.empty_like(layer.W)
+    def _scratch(self, W):
+        """A scratch array shaped as W, for an L2 term."""
+        scratch = self._l2_scratch.get(W.shape)
+        if scratch is None or scratch.dtype != W.dtype:
+            scratch = self._l2_scratch[W.shape] = np.empty_like(W)
         return scratch
 
-    @staticmethod
-    def _softmax_cce(Z, Yb, A, plan):
-        """A^L = softmax(Z^L) into A, and the batch's summed loss
-        sum over columns of log sum_i e^(z_i - max z) - (z_y - max z), from one pass over Z."""
-        col_max, col_sum = plan.col_max, plan.col_sum
-        np.maximum.reduce(Z, axis=0, keepdims=True, out=col_max)
-        shifted = np.subtract(Z, col_max, out=A)
-        label_sum = np.vdot(Yb, shifted)  # sum of z_y - max z over the batch (Y one-hot)
-        E = np.exp(shifted, out=A)
-        np.add.reduce(E, axis=0, keepdims=True, out=col_sum)
-        np.divide(E, col_sum, out=A)
-        np.log(col_sum, out=col_sum)
-        return A, float(np.add.reduce(col_sum, axis=None)) - float(label_sum)
 
-    def _output_delta(self, A, Yb, buf, kind):
-        """Delta^L (BP1.2) into the output layer's delta buffer."""
-        net, delta = self.net, buf.delta
-        if kind is _SOFTMAX_CCE:
-            return np.subtract(A, Yb, out=delta)  # A^L - Y
-        if net.fused:
-            np.copyto(delta, net.loss.backward_logits(A, Yb))
-            return delta
-        return net.layers[-1].activation.backward(buf.Z, A, net.loss.backward(A, Yb), out=delta)
+def _softmax_cce(Z, Yb, A, plan):
+    """A^L = softmax(Z^L) into A, and the batch's summed loss
+    sum over columns of log sum_i e^(z_i - max z) - (z_y - max z), from one pass over Z."""
+    col_max, col_sum = plan.col_max, plan.col_sum
+    np.maximum.reduce(Z, axis=0, keepdims=True, out=col_max)
+    shifted = np.subtract(Z, col_max, out=A)
+    label_sum = np.vdot(Yb, shifted)  # sum of z_y - max z over the batch (Y one-hot)
+    E = np.exp(shifted, out=A)
+    np.add.reduce(E, axis=0, keepdims=True, out=col_sum)
+    np.divide(E, col_sum, out=A)
+    np.log(col_sum, out=col_sum)
+    return A, float(np.add.reduce(col_sum, axis=None)) - float(label_sum)
