@@ -34,8 +34,7 @@ NUMBER = frozenset({"lr", "dropout", "l2"})
 NUMERIC = (INTEGER | NUMBER) - {"seed"}  # the config keys a figure can put on an axis
 METRICS = {"acc": names.TEST_ACC, "loss": names.TEST_LOSS, "fit_s": names.FIT_TIME}
 NOT_RUNS = (names.ROLE_REPORT, names.ROLE_BENCHMARK)  # runs in a training experiment that are no config
-# experiments.parity's bound (compare imports experiments.names only); names.PARITY_BOUND once names has it
-PARITY_BOUND = getattr(names, "PARITY_BOUND", 1e-5)
+PARITY_BOUND = names.PARITY_BOUND
 PARITY_STEPS = "parity_steps"  # the top-level param: how many steps the parity check takes
 
 

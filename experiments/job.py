@@ -125,7 +125,8 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
             raise
         except Exception as exc:
             died = isinstance(exc, isolate.JobDied)
-            if sweeping or died or isinstance(exc, isolate.JobError):
+            unreachable = getattr(exc, "kind", "") == "StoreError"  # the store could not be opened: nothing to record in
+            if (sweeping or died or isinstance(exc, isolate.JobError)) and not unreachable:
                 record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
             write_status(output_dir, "failed", why(exc))
             logging.getLogger("scratchnn.record").error(error_text(exc))

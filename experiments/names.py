@@ -41,6 +41,7 @@ FINAL_METRICS = (TEST_LOSS, TEST_ACC, FIT_TIME, WARMUP_TIME, PREDICT_TIME)
 # parent metrics
 ACC_DELTA_PP, TIME_RATIO = "acc_delta_pp", "time_ratio"
 PARITY_DEV, PARITY_STEP = "max_rel_loss_dev", "first_step_over_bound"
+PARITY_BOUND = 1e-5  # the largest relative per-step loss deviation parity accepts
 
 
 def of(framework, metric):

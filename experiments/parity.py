@@ -5,7 +5,7 @@ import numpy as np
 
 from . import names
 
-PARITY_BOUND = 1e-5  # the largest relative per-step loss deviation parity accepts
+PARITY_BOUND = names.PARITY_BOUND
 
 
 def batches(data, batch_size, seed_sequence, steps):
