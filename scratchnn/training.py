@@ -264,8 +264,8 @@ class _Trainer:
                 A = np.maximum(Z, r.zeros, out=Z)
             elif r.kind is _SOFTMAX_CCE:
                 A, loss_sum = _softmax_cce(Z, Yb, r.A, plan)
-            else:
-                A = r.layer.activation.forward(Z, out=r.A)
+            else:  # the activation's own forward, which may return a new array rather than fill r.A
+                A = r.A = r.layer.activation.forward(Z, out=r.A)
         out = records[-1]
         if loss_sum is None:  # any other output: the loss's own forward, from Z^L when fused (Network.cost)
             cost = net.loss.forward_logits(out.Z, Yb) if net.fused else net.loss.forward(A, Yb)
