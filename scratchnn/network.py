@@ -142,7 +142,7 @@ class Network:
         epochs = _positive_int("epochs", epochs)
         M = _positive_int("batch_size", batch_size)
         inputs.check_max_loss(max_loss)
-        X, _, y = self._prepare(X, y)
+        X, _, y = self._prepare(X, y, targets=False)  # each epoch makes the targets of its batches
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
         N = X.shape[0]
@@ -251,13 +251,14 @@ class Network:
         return (A[0] > 0.5).astype(np.int64) if self.n_out == 1 else A.argmax(axis=0)
 
     # ---- input checks at the boundary ----------------------------------------------------
-    def _prepare(self, X, y, names=("X", "y")):
+    def _prepare(self, X, y, names=("X", "y"), targets=True):
         """(X, Y, y): X checked (shape, at least one example, finite), y checked against it, and
-        the target matrix Y of shape (n^L, M); `names` name the arguments in error messages."""
+        the target matrix Y of shape (n^L, M) (None unless `targets`); `names` name the arguments
+        in error messages."""
         X = inputs.check_X(X, self.input_dim, self.dtype, names[0])
         n_classes = 2 if self.n_out == 1 else self.n_out
         y = inputs.check_labels(y, X.shape[0], n_classes, name=names[1], X_name=names[0])
-        return X, losses.from_labels(y, self.n_out, self.dtype), y
+        return X, losses.from_labels(y, self.n_out, self.dtype) if targets else None, y
 
     # ---- weights and persistence ----------------------------------------------------------
     def get_weights(self):
