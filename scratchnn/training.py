@@ -1,29 +1,30 @@
 """What a training loop reports (divergence as an exception, progress as an optional bar), and
 the training step itself, fused for speed.
 
-`Network.forward`, `Network.backward` and `Optimizer.step` are the derivation written out:
-F3, BP1.2-BP4.2, then the update rule. `_Trainer` computes the same step with the same
-arrays W, b, Z, A, delta, dW, db, only with fewer and cheaper NumPy calls, for the training
-loop of `Network.fit` (and `train_on_batch`):
+`Network.forward`, `Network.cost`, `Network.backward` and `Optimizer.step` are the derivation
+written out: F3, BP1.2-BP4.2, then the update rule. `_Trainer` computes the same step with the
+same arrays W, b, Z, A, delta, dW, db, only with fewer and cheaper NumPy calls; `Network.fit`
+and `train_on_batch` train through it:
 
-- every array of a step (the gathered batch, Z, A, delta, dL/dA, the output's column
-  maxima and sums) lives in a buffer made once per batch size, so a step allocates nothing;
+- every array of a step (the gathered batch X_b, Z, A, delta, dL/dA, the output's column
+  maxima and sums) lives in a buffer made once per batch size, so a step allocates no array;
+  the targets Y_b of every batch are made once per epoch;
 - softmax with the categorical cross-entropy is one pass over Z^L that yields A^L, the
   batch's loss (log sum e^(z - max z) - (z_y - max z) per column, the stable form of
   `CategoricalCrossentropy.forward_logits`) and Delta^L = A^L - Y;
-- ReLU's derivative is a mask, Z > 0, written into a buffer;
+- ReLU is computed in place of Z, and its derivative is the mask A > 0 (which is Z > 0);
 - the 1/M of BP3.2/BP4.2 is applied once, to Delta^L: every later factor (BP2.2, a dropout
   mask) is linear in it, so each Delta^l comes out already divided by M. For plain SGD the
-  learning rate joins it (lr/M instead of 1/M) and the update is one subtraction, W -= dW;
-  each Dense layer then keeps that factor (`Dense._grad_scale`), so `dW`, `db` and
+  learning rate joins it (lr/M instead of 1/M) and the update S1 is one subtraction,
+  W -= dW; each Dense layer then keeps that factor (`Dense._grad_scale`), so `dW`, `db` and
   `Network.grads` still return dC/dW and dC/db;
 - the bias gradient of BP4.2, Delta^l 1_M, is a matrix-vector product, as written;
-- `fit`'s bookkeeping is one float per step (the batch loss, which must be checked before
-  the update anyway) and the predicted classes, written into one array per epoch and
-  compared with the labels once at the end.
+- `fit`'s bookkeeping per step is one float (the batch loss, checked before the update) and
+  one copy of A^L into an array of the epoch's outputs, classified once at the end.
 
-Layers other than Dense (Dropout) and activations or losses without a fused form here go
-through their own public `forward`/`backward`, so every network trains through this path.
+Dropout and activations or losses without a fused form here go through their own public
+`forward`/`backward`. A network with a layer of another class, or a method replaced on a layer
+instance, trains through the public step itself (`_Trainer._public_step`).
 """
 
 import math
