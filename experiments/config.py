@@ -53,21 +53,23 @@ class SGDConfig:
 
 
 @dataclass
-class RMSpropConfig:
-    _target_: str = "scratchnn.optimizers.RMSprop"
+class _AdaptiveConfig:  # what RMSprop and Adam share, with Keras's defaults
     lr: float = 0.001
-    rho: float = 0.9
-    momentum: float = 0.0
     epsilon: float = 1e-7
 
 
 @dataclass
-class AdamConfig:
+class RMSpropConfig(_AdaptiveConfig):
+    _target_: str = "scratchnn.optimizers.RMSprop"
+    rho: float = 0.9
+    momentum: float = 0.0
+
+
+@dataclass
+class AdamConfig(_AdaptiveConfig):
     _target_: str = "scratchnn.optimizers.Adam"
-    lr: float = 0.001
     beta_1: float = 0.9
     beta_2: float = 0.999
-    epsilon: float = 1e-7
 
 
 @dataclass

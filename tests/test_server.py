@@ -21,6 +21,7 @@ def test_two_sweeps_against_one_server_run_every_config_exactly_once(tmp_path, s
     outputs = [p.communicate(timeout=600) for p in (parallel, serial)]
     for process, (out, err) in zip((parallel, serial), outputs):
         assert process.returncode == 0, err[-3000:]
+        assert "View run" not in out and "View experiment" not in out  # MLflow's per-run URL lines are noise
     df = runs(server, "shared")
     assert_complete(df, 4)
     assert "KILLED" not in set(df.status) and "FAILED" not in set(df.status)

@@ -59,14 +59,16 @@ class Framework:
         """One training step; returns the batch's loss before the step (parity checks)."""
         raise NotImplementedError
 
+    # scratchnn's Network and keras.Model share these three; a framework whose `model` does not overrides them
     def get_weights(self):
-        raise NotImplementedError
+        """[kernel (n_in, n_out), bias (n_out,)] per Dense layer, as NumPy arrays."""
+        return self.model.get_weights()
 
     def set_weights(self, weights):
-        raise NotImplementedError
+        self.model.set_weights(weights)
 
     def save(self, path):
-        raise NotImplementedError
+        self.model.save(path)
 
 
 def epoch_loop(run_epoch, on_epoch_end, *, epochs, n, order_rng):

@@ -121,13 +121,4 @@ class Keras(Framework):
     def train_on_batch(self, X, y):
         return float(self.model.train_on_batch(X, y, return_dict=True)["loss"])
 
-    def get_weights(self):
-        return self.model.get_weights()
-
-    def set_weights(self, weights):
-        self.model.set_weights(weights)
-
-    def save(self, path):
-        self.model.save(path)
-
 FRAMEWORK = Keras

@@ -17,7 +17,7 @@ class Scratchnn(Framework):
         super().__init__(cfg, seed_sequence, n_in, n_out)
         m = cfg.model
         self.shape, self.warmup_seed = (n_in, n_out), seed_sequence.spawn(1)[0]
-        self.net = sn.mlp(n_in, m.depth, m.width, n_out, activation=m.activation, output_activation="softmax",
+        self.model = sn.mlp(n_in, m.depth, m.width, n_out, activation=m.activation, output_activation="softmax",
                           kernel_initializer=m.init, dropout=m.dropout, l2=m.l2,
                           optimizer=instantiate(cfg.optimizer), rng=np.random.default_rng(seed_sequence))
 
@@ -30,31 +30,22 @@ class Scratchnn(Framework):
         if steps:
             n = min(len(X), steps * M)
             twin = Scratchnn(self.cfg, self.warmup_seed, *self.shape)
-            twin.net.fit(X[:n], y[:n], epochs=1, batch_size=M, validation_data=data["val"], shuffle=False,
+            twin.model.fit(X[:n], y[:n], epochs=1, batch_size=M, validation_data=data["val"], shuffle=False,
                          verbose=False)
 
     def fit(self, data, order_rng, on_epoch_end):
         (X, y), t = data["train"], self.cfg.train
-        return self.net.fit(X, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=data["val"],
+        return self.model.fit(X, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=data["val"],
                             shuffle=order_rng, verbose=False, on_epoch_end=on_epoch_end, max_loss=t.max_loss)
 
     def evaluate(self, X, y):
-        return self.net.evaluate(X, y)
+        return self.model.evaluate(X, y)
 
     def predict(self, X):
-        return self.net.predict(X)
+        return self.model.predict(X)
 
     def train_on_batch(self, X, y):
-        return float(self.net.train_on_batch(X, y))
-
-    def get_weights(self):
-        return self.net.get_weights()
-
-    def set_weights(self, weights):
-        self.net.set_weights(weights)
-
-    def save(self, path):
-        self.net.save(path)
+        return float(self.model.train_on_batch(X, y))
 
 
 FRAMEWORK = Scratchnn
