@@ -9,22 +9,13 @@ import subprocess
 from pathlib import Path
 
 from benchmarks import tables
+from experiments.tracking import cpu_model
 from benchmarks.plan import BASE, harness_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- environment --------------------------------------------------------------------------------
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _mem_total_gb():
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -58,7 +49,7 @@ def environment(results, argv, load_start):
     return [
         f"command: python -m benchmarks.bench {shlex.join(argv)}".rstrip(),
         f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; git: {_git()}",
-        f"machine: {_cpu_model()}, {cores} cores available of {os.cpu_count()}, {_mem_total_gb():.0f} GiB; "
+        f"machine: {cpu_model()}, {cores} cores available of {os.cpu_count()}, {_mem_total_gb():.0f} GiB; "
         f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
         "load average (1, 5, 15 min) at start {:.2f} {:.2f} {:.2f}, at end {:.2f} {:.2f} {:.2f} "
         "(other processes on the machine)".format(*load_start, *os.getloadavg()),

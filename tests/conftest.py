@@ -60,3 +60,39 @@ def mnist(data_root):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite store per test module; each test gets its own experiment in it (make_cfg)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def make_cfg(store, data_root, request):
+    """make_cfg(*overrides): conf/config.yaml with SMALL, the real data, this module's store and an
+    experiment named after the test, then `overrides`."""
+    import re
+
+    from hydra import compose, initialize_config_dir
+
+    from experiments.config import CONF_DIR, register_configs
+    from harness import SMALL
+
+    register_configs()
+    experiment = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+
+    def make(*overrides):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[*SMALL, f"data.dir={data_root}", f"mlflow.tracking_uri={store}",
+                                                f"mlflow.experiment={experiment}", *overrides])
+    return make
+
+
+@pytest.fixture
+def quiet_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

@@ -18,6 +18,9 @@ from experiments.signals import process_table
 # one tiny config: scratchnn only, so no TensorFlow import where the fault has nothing to do with Keras
 TINY = ["data.train_size=1000", "data.val_size=200", "data.test_size=500", "train.epochs=1", "train.warmup_steps=2",
         "train.verbose=false", "train.threads=1", "frameworks=[scratchnn]"]
+# a real config shrunk to one fast epoch (tests of the runner; conftest's make_cfg)
+SMALL = ["train.epochs=1", "data.train_size=2000", "data.val_size=500", "data.test_size=1000",
+         "train.warmup_steps=2", "train.verbose=false"]
 FAST_BEAT = ["mlflow.heartbeat_s=1", "mlflow.stale_after_s=4"]  # a dead process's runs are stale after 4 s
 
 
@@ -148,3 +151,8 @@ def mlflow_server(backend_uri, folder, *options):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def runs_of(cfg):
+    """Every run of the config's experiment in its store, as mlflow.search_runs gives them."""
+    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment], tracking_uri=cfg.mlflow.tracking_uri)

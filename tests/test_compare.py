@@ -1,107 +1,15 @@
-"""compare/: exact cells, pivots and summaries from synthetic MLflow stores, then a real tiny sweep.
-The store helpers here are shared with tests/test_report_*.py."""
+"""compare/: exact cells, pivots and summaries from synthetic MLflow stores (tests/stores.py), then a
+real tiny sweep."""
 
 import math
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
-import mlflow
 import pytest
-from mlflow.entities import Metric, Param, RunTag
 
 from compare import display, report, tables, verdicts
 from compare.runs import delta, load_pairs, ratio, search
 from experiments import names
-
-# config: (depth, width, batch_size, lr) -> seeds: (scratchnn acc, keras acc, scratchnn fit, keras fit)
-CONFIGS = {
-    "A": ((1, 32, 32, 0.1), [(0.90, 0.91, 1.0, 4.0), (0.92, 0.91, 1.0, 1.0)]),
-    "B": ((1, 64, 128, 0.1), [(0.95, 0.94, 2.0, 1.0)]),
-    "C": ((2, 64, 32, 0.01), [("FAILED", 0.80, None, 3.0)]),  # scratchnn diverged
-    "D": ((2, 32, 128, 0.01), [(None, 0.85, 1.0, 1.0)]),  # scratchnn finished without test/acc
-}
-DIVERGED = "TrainingDiverged: loss=nan"
-
-
-def new_experiment(uri, name, root):
-    """An experiment whose artifacts live under `root` (a tmp folder), never in ./mlruns of the project."""
-    client = mlflow.MlflowClient(uri)
-    return client, client.create_experiment(name, artifact_location=(root / "artifacts").as_uri())
-
-
-def params(depth=1, width=32, batch=32, lr=0.1, seed=0, activation="relu"):
-    """A child's and parent's params (the flattened config) under the names.CONFIG_PARAMS keys."""
-    values = {"dataset": "mnist", "depth": depth, "width": width, "activation": activation, "batch_size": batch,
-              "lr": lr, "optimizer": "sgd", "seed": seed}
-    return {names.CONFIG_PARAMS[k]: v for k, v in values.items()}
-
-
-def empty_store(folder):
-    """The URI of a new sqlite store `folder/m.db`: a copy of an empty one made once per MLflow version
-    (creating the schema takes seconds, copying it milliseconds)."""
-    blank = Path(tempfile.gettempdir()) / f"scratchnn-test-store-mlflow-{mlflow.__version__}.db"
-    if not blank.exists():
-        with tempfile.TemporaryDirectory(dir=blank.parent) as tmp:
-            mlflow.MlflowClient(f"sqlite:///{tmp}/m.db").search_experiments()
-            os.replace(f"{tmp}/m.db", blank)  # atomic: a concurrent test session sees all of it or nothing
-    shutil.copyfile(blank, folder / "m.db")
-    return f"sqlite:///{folder / 'm.db'}"
-
-
-def tmp_store(tmp_path, name):
-    """(uri, client, experiment id) of a new store under tmp_path."""
-    uri = empty_store(tmp_path)
-    return (uri, *new_experiment(uri, name, tmp_path))
-
-
-def _log(client, run_id, run_params, values, status):
-    """*.csv keys are text artifacts, other str values tags, lists per-step metrics, numbers metrics;
-    RUNNING leaves the run open."""
-    metrics, tags = [], [RunTag(k, v) for k, v in values.items() if isinstance(v, str) and not k.endswith(".csv")]
-    for key, value in values.items():
-        if key.endswith(".csv"):
-            client.log_text(run_id, value, key)
-        elif not isinstance(value, str):
-            metrics += [Metric(key, v, 0, step) for step, v in enumerate(value if isinstance(value, list) else [value])]
-    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in run_params.items()], tags=tags)
-    if status != "RUNNING":
-        client.set_terminated(run_id, status)
-
-
-def add_pair(client, experiment, run_params, children, status="FINISHED", **tags):
-    """A parent (role=parent, `tags`) ending `status`, a child per {framework: (status, values)}; returns the ids."""
-    ids = {"parent": client.create_run(experiment, tags={names.ROLE: names.ROLE_PARENT, **tags}).info.run_id}
-    for fw, (child_status, values) in children.items():
-        tags = {names.FRAMEWORK: fw, names.PARENT: ids["parent"]}
-        ids[fw] = client.create_run(experiment, run_name=fw, tags=tags).info.run_id
-        _log(client, ids[fw], run_params, values, child_status)
-    _log(client, ids["parent"], run_params, {}, status)
-    return ids
-
-
-def done(acc, fit, **values):
-    """A FINISHED child's (status, values); acc None: it never logged test/acc."""
-    values = {names.TEST_ACC: acc, names.FIT_TIME: fit, names.EPOCH_TIME: fit / 2, **values}
-    return "FINISHED", {k: v for k, v in values.items() if v is not None}
-
-
-def make_store(uri, root):
-    client, experiment = new_experiment(uri, "synthetic", root)
-    for config_id, ((depth, width, batch, lr), seeds) in CONFIGS.items():
-        for seed, (sn_acc, k_acc, sn_fit, k_fit) in enumerate(seeds):
-            children = {fw: ("FAILED", {"failure_reason": DIVERGED}) if acc == "FAILED"
-                        else done(acc, fit, **{names.EPOCH_METRICS["loss"]: [1.0, 0.5]})
-                        for fw, acc, fit in (("scratchnn", sn_acc, sn_fit), ("keras", k_acc, k_fit))}
-            ok = all(status == "FINISHED" for status, _ in children.values())
-            ids = add_pair(client, experiment, params(depth, width, batch, lr, seed), children,
-                           "FINISHED" if ok else "FAILED", config_id=config_id)
-            if config_id == "B":
-                for fw, C in (("scratchnn", [[5, 1], [2, 8]]), ("keras", [[6, 0], [1, 9]])):
-                    client.log_text(ids[fw], "\n".join(",".join(map(str, r)) for r in C), names.CONFUSION)
-    return experiment
+from stores import DIVERGED, add_pair, done, empty_store, make_store, params, tmp_store
 
 
 @pytest.fixture(scope="module")

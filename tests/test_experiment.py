@@ -1,47 +1,19 @@
 """train_config end to end on a shrunken real config, validation and failure paths."""
 
 import re
-import warnings
 
 import mlflow
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from experiments import names
 from experiments.config import CONF_DIR, ConfigError, register_configs, validate
 from experiments.frameworks.keras import optimizer as keras_optimizer
 from experiments.runner import ExperimentFailed, train_config
+from harness import SMALL, runs_of
 
 register_configs()
-SMALL = ["train.epochs=1", "data.train_size=2000", "data.val_size=500", "data.test_size=1000",
-         "train.warmup_steps=2", "train.verbose=false"]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
-@pytest.fixture
-def make_cfg(store, data_root, request):
-    def make(*overrides):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=[*SMALL, f"data.dir={data_root}", f"mlflow.tracking_uri={store}",
-                                                f"mlflow.experiment={re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)}", *overrides])
-    return make
-
-
-def runs_of(cfg):
-    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
-    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_warnings")
 
 
 def test_a_run_logs_one_parent_two_children_with_all_metrics_and_artifacts(make_cfg):
@@ -218,6 +190,8 @@ def test_command_line_exits_nonzero_with_one_line_reason(data_root, tmp_path):
 @pytest.mark.slow
 def test_default_run_reaches_97_5_percent_for_both(data_root, tmp_path):
     """The README's main job: the default config, in full, on real MNIST."""
+    from hydra import compose, initialize_config_dir
+
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"data.dir={data_root}", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}",
                                            "train.verbose=false"])

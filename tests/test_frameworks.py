@@ -3,46 +3,19 @@ end to end, Keras's execution settings and its divergence guard, and the registr
 
 import re
 import sys
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from experiments import frameworks, names, parity
-from experiments.config import CONF_DIR, register_configs
+from experiments.config import register_configs
 from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, summary_line, train_config
+from harness import runs_of
 
 register_configs()
+pytestmark = pytest.mark.usefixtures("quiet_warnings")
 ALL = "frameworks=[scratchnn,keras,torch]"
-SMALL = ["train.epochs=1", "data.train_size=2000", "data.val_size=500", "data.test_size=1000",
-         "train.warmup_steps=2", "train.verbose=false"]
-
-
-@pytest.fixture
-def make_cfg(tmp_path, data_root, request):
-    def make(*overrides):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=[*SMALL, f"data.dir={data_root}",
-                                                f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                                                f"mlflow.experiment={re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)}",
-                                                *overrides])
-    return make
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def runs_of(cfg):
-    import mlflow
-
-    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
-    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])

@@ -139,18 +139,22 @@ def test_load_of_a_bad_loss_names_the_file(tmp_path):
     assert "Received: loss='hinge'" in load_error(path)
 
 
+def load_error_and_peak(path):
+    """load's error message for `path`, and the peak of Python's allocations while it ran."""
+    tracemalloc.start()
+    try:
+        return load_error(path), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_load_checks_the_json_shapes_against_the_arrays_before_allocating(tmp_path):
     """units=10**12 in the JSON: W would be 40 x 10**12 float32, 146 TiB; refused from the headers."""
     _, config, weights = saved(tmp_path)
     config["layers"][0]["units"] = 10**12
     path = tmp_path / "model.npz"
     write_npz(path, config, weights)
-    tracemalloc.start()
-    try:
-        message = load_error(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = load_error_and_peak(path)
     assert re.search(r"w0 has shape \(40, 8\) but the config's layers need \(40, 1000000000000\)", message)
     assert peak < 20 * 2**20
 
@@ -166,12 +170,7 @@ def test_load_checks_array_headers_against_the_bytes_stored(tmp_path):
         archive.writestr("config.npy", buf.getvalue())
         for i, shape in enumerate([(40, 10**12), (10**12,), (10**12, 3), (3,)]):
             archive.writestr(f"w{i}.npy", header_only_npy(shape))
-    tracemalloc.start()
-    try:
-        message = load_error(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = load_error_and_peak(path)
     assert "header says shape (40, 1000000000000)" in message
     assert peak < 20 * 2**20
 

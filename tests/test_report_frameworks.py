@@ -7,7 +7,7 @@ import pytest
 from compare import display, report, tables
 from compare.runs import config_columns, frameworks, load_pairs, search
 from experiments import names
-from test_compare import DIVERGED, add_pair, done, empty_store, new_experiment, params
+from stores import DIVERGED, add_pair, done, empty_store, new_experiment, params
 
 KERAS = {"keras.jit_compile": "True", "keras.steps_per_execution": 64}
 

@@ -11,7 +11,7 @@ import pytest
 from browser import chromium, needs_chromium, screenshot
 from compare import report, stats
 from compare.verdicts import COLOURS
-from test_report_verdicts import make_verdict_store
+from stores import make_verdict_store
 
 pytestmark = needs_chromium
 

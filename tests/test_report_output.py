@@ -11,7 +11,7 @@ import pytest
 from compare import display, plots, render, report
 from compare.runs import ReportError, search
 from experiments import names
-from test_compare import add_pair, done, empty_store, make_store, new_experiment, params, tmp_store
+from stores import add_pair, done, empty_store, make_store, new_experiment, params, tmp_store
 
 
 @pytest.fixture(scope="module")

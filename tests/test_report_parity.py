@@ -10,7 +10,7 @@ from mlflow.entities import Metric
 
 from compare import display, report, runs
 from experiments import names
-from test_compare import add_pair, done, params, tmp_store
+from stores import add_pair, done, params, tmp_store
 
 STEPS = 20  # parity_steps, a top-level param of every run
 

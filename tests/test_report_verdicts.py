@@ -6,41 +6,7 @@ import pytest
 
 from compare import report, stats
 from compare.runs import load_pairs, search
-from experiments import names
-from test_compare import add_pair, done, params, tmp_store
-
-N_TEST = 10_000
-LABELS = np.arange(N_TEST) % 10
-# config: (width, epochs, [(images scratchnn gets wrong, images keras gets wrong) per seed]); the wrong
-# images are the first k, so the discordant pairs are exactly the difference
-CONFIGS = {
-    "same": (32, 2, [(200, 200), (200, 201), (200, 199)]),  # Δacc 0, +0.01, −0.01 pp: identical, then 1 image apart
-    "gap": (64, 2, [(200, 400), (200, 410), (200, 390)]),  # Δacc 2.0, 2.1, 1.9 pp
-    "single": (128, 1, [(200, 220)]),  # one seed
-    "wide": (256, 2, [(200, 250), (200, 150), (200, 210)]),  # Δacc +0.5, −0.5, +0.1 pp: CI covers 0, wider than margin
-}
-
-
-def predictions_csv(wrong):
-    """predictions.csv with the first `wrong` test images misclassified."""
-    predicted = LABELS.copy()
-    predicted[:wrong] = (LABELS[:wrong] + 1) % 10
-    rows = "\n".join(f"{a},{b},0.9" for a, b in zip(LABELS, predicted))
-    return "label,predicted,probability\n" + rows + "\n"
-
-
-def child(wrong, fit):
-    return done(1 - wrong / N_TEST, fit, **{names.PREDICTIONS: predictions_csv(wrong), "train/loss": [1.0, 0.5]})
-
-
-def make_verdict_store(tmp_path, name="verdicts"):
-    uri, client, experiment = tmp_store(tmp_path, name)
-    for config_id, (width, epochs, seeds) in CONFIGS.items():
-        for seed, (mine, theirs) in enumerate(seeds):
-            add_pair(client, experiment, {**params(width=width, seed=seed), "train.epochs": epochs},
-                     {"scratchnn": child(mine, 1.0 + seed / 10), "keras": child(theirs, 2.0)}, config_id=config_id)
-    return uri
-
+from stores import N_TEST, make_verdict_store
 
 @pytest.fixture(scope="module")
 def verdict_report(tmp_path_factory):
