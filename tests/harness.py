@@ -155,4 +155,5 @@ def mlflow_server(backend_uri, folder, *options):
 
 def runs_of(cfg):
     """Every run of the config's experiment in its store, as mlflow.search_runs gives them."""
-    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment], tracking_uri=cfg.mlflow.tracking_uri)
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
