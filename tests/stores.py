@@ -131,3 +131,11 @@ def make_verdict_store(tmp_path, name="verdicts"):
             add_pair(client, experiment, {**params(width=width, seed=seed), "train.epochs": epochs},
                      {"scratchnn": child(mine, 1.0 + seed / 10), "keras": child(theirs, 2.0)}, config_id=config_id)
     return uri
+
+
+def synthetic_store(folder):
+    """A new store in `folder` holding make_store's experiment "synthetic": configs A to D, one with a
+    failed run, B with confusion matrices; returns its URI."""
+    uri = empty_store(folder)
+    make_store(uri, folder)
+    return uri

@@ -9,15 +9,12 @@ import pytest
 from compare import display, report, tables, verdicts
 from compare.runs import delta, load_pairs, ratio, search
 from experiments import names
-from stores import DIVERGED, add_pair, done, empty_store, make_store, params, tmp_store
+from stores import DIVERGED, add_pair, done, params, synthetic_store, tmp_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("compare")
-    uri = empty_store(root)
-    make_store(uri, root)
-    return uri
+    return synthetic_store(tmp_path_factory.mktemp("compare"))
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,12 @@ import pytest
 from compare import display, plots, render, report
 from compare.runs import ReportError, search
 from experiments import names
-from stores import add_pair, done, empty_store, make_store, new_experiment, params, tmp_store
+from stores import add_pair, done, new_experiment, params, synthetic_store, tmp_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """The synthetic store of test_compare: configs A to D, one with a failed run, B with confusion matrices."""
-    root = tmp_path_factory.mktemp("output")
-    uri = empty_store(root)
-    make_store(uri, root)
-    return uri
+    return synthetic_store(tmp_path_factory.mktemp("output"))
 
 
 def test_cli_writes_every_file_and_logs_the_report_in_its_own_experiment(store, tmp_path, capsys):
