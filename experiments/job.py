@@ -17,13 +17,12 @@ import threading
 import uuid
 from pathlib import Path
 
-from . import data_cache, isolate, tracking
+from . import data_cache, isolate, names, tracking
 from .config import validate, validate_objective
-from .lifecycle import reason, terminate, warn
-from . import names
-from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
 from .frameworks import preload as framework_modules
-from .runner import summary_line, train_config
+from .lifecycle import reason, terminate, warn
+from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
+from .runner import summary_line, train_config, view_hint
 from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
@@ -101,7 +100,8 @@ def report(cfg, metrics, *, hint):
     if metrics.get("skipped"):
         log.info(f"skipped: {metrics['skipped']}")
     else:
-        log.info(summary_line(metrics, cfg.mlflow.tracking_uri, metrics.get("experiment_id") if hint else False))
+        view = [view_hint(cfg.mlflow.tracking_uri, metrics.get("experiment_id"))] if hint else []
+        log.info(" | ".join([summary_line(metrics), *view]))
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):

@@ -163,7 +163,7 @@ def _train_under(job, parent_id, name):
                 failures[fw] = reason(exc)
     metrics = parent_metrics(results)
     recorder.log_metrics(parent_id, metrics)
-    recorder.set_tags(parent_id, {names.NOTE: summary_line(metrics, cfg.mlflow.tracking_uri, False)})
+    recorder.set_tags(parent_id, {names.NOTE: summary_line(metrics)})
     if results:
         with tempfile.TemporaryDirectory() as tmp:
             artifacts.learning_curves(Path(tmp) / names.CURVES, {fw: h for fw, (h, _) in results.items()}, name)
@@ -217,9 +217,8 @@ def view_hint(tracking_uri, experiment_id=None):
     return "view: " + names.view_hint(tracking_uri, experiment_id)
 
 
-def summary_line(metrics, tracking_uri, experiment_id=None):
-    """Every framework's test accuracy, then Δacc and time ratio of scratchnn against each other one,
-    then how to view the runs (left out if experiment_id is False)."""
+def summary_line(metrics):
+    """Every framework's test accuracy, then Δacc and time ratio of scratchnn against each other one."""
     accs = [(fw, metrics[names.of(fw, names.TEST_ACC)]) for fw in names.FRAMEWORKS
             if names.of(fw, names.TEST_ACC) in metrics]
     parts = [f"{fw} test acc {acc:.2%}" for fw, acc in accs]
@@ -228,4 +227,4 @@ def summary_line(metrics, tracking_uri, experiment_id=None):
             delta = round(metrics[names.versus(fw, names.ACC_DELTA_PP)], 2) + 0.0  # never "-0.00"
             parts.append(f"vs {fw}: delta {delta:+.2f} pp, time ratio "
                          f"{metrics[names.versus(fw, names.TIME_RATIO)]:.2f}")
-    return " | ".join(parts + ([] if experiment_id is False else [view_hint(tracking_uri, experiment_id)]))
+    return " | ".join(parts)

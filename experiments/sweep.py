@@ -67,8 +67,8 @@ class SweepCallback(Callback):
         self.started = time.monotonic()
         os.environ[SWEEP_SIZE] = str(sweep_size(config))  # read by each job (workers inherit them)
         os.environ[SWEPT_KEYS] = ",".join(swept(config))
-        client, experiment_id = tracking.connect(config.mlflow)
-        stale = tracking.mark_stale(client, experiment_id, config.mlflow.stale_after_s)
+        client, self.experiment_id = tracking.connect(config.mlflow)
+        stale = tracking.mark_stale(client, self.experiment_id, config.mlflow.stale_after_s)
         if stale:
             print(f"sweep: marked {stale} run(s) KILLED: RUNNING with no heartbeat for over "
                   f"{config.mlflow.stale_after_s:.0f} s (their process died)", flush=True)
@@ -78,10 +78,7 @@ class SweepCallback(Callback):
         line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k != "killed" or counts[k])
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
-        try:
-            _, experiment_id = tracking.connect(config.mlflow)
-        except tracking.StoreError:
-            experiment_id = None
+        experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start
         print(f"sweep: {line} in {wall:.0f} s wall time" + (f" (fit time: {fit_line})" if fit else "")
               + f" | experiment {config.mlflow.experiment!r} | {view_hint(config.mlflow.tracking_uri, experiment_id)}",
               flush=True)

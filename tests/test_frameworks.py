@@ -45,7 +45,7 @@ def test_parity_flags_the_first_step_that_parts():
 def test_three_frameworks_log_one_parent_three_children_and_print_all(make_cfg, capsys):
     cfg = make_cfg(ALL, "parity=true", "parity_steps=20", "train.verbose=true")
     metrics = train_config(cfg, name="trio")
-    out = capsys.readouterr().out.splitlines() + [summary_line(metrics, cfg.mlflow.tracking_uri, False)]
+    out = capsys.readouterr().out.splitlines() + [summary_line(metrics)]
     assert [l.split(":")[0] for l in out if l.startswith("parity")] == ["parity scratchnn vs keras",
                                                                           "parity scratchnn vs torch"]
     assert all(l.endswith("(bound 1e-05): pass") for l in out if l.startswith("parity"))
