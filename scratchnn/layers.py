@@ -38,6 +38,7 @@ class Dense:
         self.W = self.b = self.ctx = self.delta = None
         self._dW = self._db = None  # gradient buffers, times _grad_scale (see the dW property)
         self._grad_scale = 1.0  # lr after a plain-SGD training step (training._Trainer), else 1
+        self._pending = None  # (Delta, A_prev) of a step whose update was fused into BP3.2's product
         self._buffers = {}
 
     def _buffer(self, name, shape):
@@ -112,7 +113,7 @@ class Dense:
         np.sum(scaled, axis=1, keepdims=True, out=self._db)  # BP4.2
         if self.l2:
             self._dW += (2 * self.l2) * self.W  # R1
-        self._grad_scale = 1.0
+        self._grad_scale, self._pending = 1.0, None
         if not propagate:
             return None
         return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))
@@ -128,6 +129,10 @@ class Dense:
         return self._unscaled(self._db)
 
     def _unscaled(self, g):
+        if self._pending is not None:  # a fused SGD step left its gradient unformed: form it now
+            (delta, A_prev), self._pending = self._pending, None
+            np.matmul(delta, A_prev.T, out=self._dW)  # BP3.2
+            np.sum(delta, axis=1, keepdims=True, out=self._db)  # BP4.2
         return g if g is None or self._grad_scale == 1.0 else g / self._grad_scale
 
     def penalty(self):

@@ -7,7 +7,8 @@ same arrays W, b, Z, A, delta, dW, db, only with fewer and cheaper NumPy calls; 
 and `train_on_batch` train through it:
 
 - every array of a step (the gathered batch X_b, Z, A, delta, dL/dA, the output's column
-  maxima and sums) lives in a buffer made once per batch size, so a step allocates no array;
+  maxima and sums) lives in a buffer made once per batch size (`buffers.Plan`), so a step
+  allocates no array;
   the targets Y_b of every batch are made once per epoch;
 - softmax with the categorical cross-entropy is one pass over Z^L that yields A^L, the
   batch's loss (log sum e^(z - max z) - (z_y - max z) per column, the stable form of
@@ -15,9 +16,11 @@ and `train_on_batch` train through it:
 - ReLU is computed in place of Z, and its derivative is the mask A > 0 (which is Z > 0);
 - the 1/M of BP3.2/BP4.2 is applied once, to Delta^L: every later factor (BP2.2, a dropout
   mask) is linear in it, so each Delta^l comes out already divided by M. For plain SGD the
-  learning rate joins it (lr/M instead of 1/M) and the update S1 is one subtraction,
-  W -= dW; each Dense layer then keeps that factor (`Dense._grad_scale`), so `dW`, `db` and
-  `Network.grads` still return dC/dW and dC/db;
+  learning rate joins it (lr/M instead of 1/M) and the update S1 joins BP3.2's product:
+  one BLAS gemm computes W <- W - Delta^l (A^(l-1))^T in place, without writing dW (see
+  `buffers`; a layer with an L2 term, or W not C-contiguous, takes dW and then W -= dW). Each
+  Dense layer keeps that factor (`Dense._grad_scale`) and forms its gradient when asked, so
+  `dW`, `db` and `Network.grads` still return dC/dW and dC/db;
 - the bias gradient of BP4.2, Delta^l 1_M, is a matrix-vector product, as written;
 - `fit`'s bookkeeping per step is one float (the batch loss, checked before the update) and
   one copy of A^L into an array of the epoch's outputs, classified once at the end.
@@ -32,6 +35,7 @@ import math
 import numpy as np
 
 from . import activations, layers as layers_mod, losses, optimizers
+from .buffers import RELU as _RELU, SOFTMAX_CCE as _SOFTMAX_CCE, DenseStep, Plan
 
 
 class TrainingDiverged(RuntimeError):
@@ -81,7 +85,7 @@ def _foldable_lr(optimizer):
 
 
 # ---- the fused training step ---------------------------------------------------------------
-_DENSE, _RELU, _SOFTMAX_CCE = "dense", "relu", "softmax_cce"  # how a Dense layer is stepped
+_DENSE = "dense"  # a Dense layer stepped through its activation's own forward/backward
 
 
 def _kinds(net):
@@ -106,64 +110,6 @@ def _kinds(net):
         else:
             kinds.append(_DENSE)
     return tuple(kinds)
-
-
-class _Dense:
-    """One Dense layer in a step on batches of M: its arrays W, b, dW, db and the step's
-    buffers Z, A, delta (all (n^l, M)), and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when
-    the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU layer computes A
-    in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0 and an array of
-    zeros to compare with (NumPy is faster with an array than with the scalar 0)."""
-
-    __slots__ = ("layer", "kind", "W", "b", "dW", "db", "Z", "A", "delta", "mask", "zeros", "dA_prev",
-                 "A_prev", "l2")
-
-    def __init__(self, layer, M, propagate, dtype):
-        n = layer.units
-        self.layer, self.kind, self.l2 = layer, None, 0.0
-        self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = None
-        self.Z = np.empty((n, M), dtype)
-        self.delta = np.empty((n, M), dtype)
-        self.dA_prev = np.empty((layer.W.shape[1], M), dtype) if propagate else None
-
-    def bind(self, kind):
-        """Take the layer's current W, b (and gradient arrays, made if need be) and `kind`."""
-        layer = self.layer
-        if layer._dW is None or layer._dW.shape != layer.W.shape:
-            layer._dW, layer._db = np.empty_like(layer.W), np.empty_like(layer.b)
-        self.W, self.b, self.dW, self.db, self.l2 = layer.W, layer.b, layer._dW, layer._db, layer.l2
-        if kind is not self.kind:
-            self.kind = kind
-            relu = kind is _RELU
-            self.A = self.Z if relu else np.empty_like(self.Z)
-            self.mask = np.empty(self.Z.shape, bool) if relu else None
-            self.zeros = np.zeros_like(self.Z) if relu else None
-
-
-class _Plan:
-    """Every buffer of a step on a batch of M examples: X_b (M, n^0), a column of M ones (for
-    BP4.2), the output's column maxima and sums (1, M), and per layer a `_Dense` (or the layer
-    itself, for a layer without weights, which keeps its own arrays)."""
-
-    def __init__(self, net, M):
-        dtype = net.dtype
-        self.X = np.empty((M, net.input_dim), dtype)
-        self.ones = np.ones((M, 1), dtype)
-        self.col_max = np.empty((1, M), dtype)
-        self.col_sum = np.empty((1, M), dtype)
-        self.layers = [_Dense(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else layer
-                       for i, layer in enumerate(net.layers)]
-        self.dense = [r for r in self.layers if r.__class__ is _Dense]
-        self.backward = [(i, r, r.__class__ is _Dense) for i, r in reversed(list(enumerate(self.layers)))]
-        self.penalised = False
-
-    def bind(self, kinds):
-        """Bind every Dense layer to its arrays and kind (see `_kinds`); returns self."""
-        for record, kind in zip(self.layers, kinds):
-            if kind is not None:
-                record.bind(kind)
-        self.penalised = any(r.l2 for r in self.dense)
-        return self
 
 
 def _batch_targets(ys, M, n_out, dtype):
@@ -194,7 +140,7 @@ class _Trainer:
         if plan is None:
             if len(self._plans) >= self._MAX_PLANS:
                 self._plans.clear()
-            plan = self._plans[M] = _Plan(self.net, M)
+            plan = self._plans[M] = Plan(self.net, M)
         return plan.bind(kinds)
 
     # ---- one epoch ------------------------------------------------------------------------
@@ -255,7 +201,7 @@ class _Trainer:
         matmul, add, multiply = np.matmul, np.add, np.multiply
         A, loss_sum = plan.X.T, None
         for r in records:  # forward, F3
-            if r.__class__ is not _Dense:  # a layer without weights: its own forward
+            if r.__class__ is not DenseStep:  # a layer without weights: its own forward
                 A = r.forward(A, True)
                 continue
             r.A_prev = A
@@ -294,21 +240,26 @@ class _Trainer:
                     delta = multiply(dA, np.greater(r.A, r.zeros, out=r.mask), out=r.delta)
                 else:
                     delta = r.layer.activation.backward(r.Z, r.A, dA, out=r.delta)
-            matmul(delta, r.A_prev.T, out=r.dW)  # BP3.2
-            matmul(delta, plan.ones, out=r.db)  # BP4.2: Delta^l 1_M
-            if r.l2:  # R1: + 2 l2 W (times lr when folded)
-                add(r.dW, multiply(r.W, 2 * r.l2 * factor, out=self._scratch(r.W)), out=r.dW)
+            if i > 0:  # (W^l)^T Delta^l, BP2.2's other factor, from W^l before its update
+                dA = matmul(r.W.T, delta, out=r.dA_prev)
+            if lr is not None and r.gemm is not None:  # S1 fused with BP3.2/BP4.2 (buffers.DenseStep)
+                r.sgd_update(delta, plan.ones_flat)
+            else:
+                matmul(delta, r.A_prev.T, out=r.dW)  # BP3.2
+                matmul(delta, plan.ones, out=r.db)  # BP4.2: Delta^l 1_M
+                if r.l2:  # R1: + 2 l2 W (times lr when folded)
+                    add(r.dW, multiply(r.W, 2 * r.l2 * factor, out=self._scratch(r.W)), out=r.dW)
+                r.layer._pending = None
             r.layer._grad_scale = factor
-            if i > 0:
-                dA = matmul(r.W.T, delta, out=r.dA_prev)  # (W^l)^T Delta^l, BP2.2's other factor
 
         if lr is None:
             net.optimizer.step(net.params, net.grads)
-        else:  # S1, with lr already in dW and db
+        else:  # S1 for the layers whose update was not fused, with lr already in dW and db
             subtract = np.subtract
             for r in plan.dense:
-                subtract(r.W, r.dW, out=r.W)
-                subtract(r.b, r.db, out=r.b)
+                if r.gemm is None:
+                    subtract(r.W, r.dW, out=r.W)
+                    subtract(r.b, r.db, out=r.b)
             net.optimizer.iterations += 1
         return A, batch_loss
 

@@ -231,3 +231,35 @@ def test_public_backward_after_fused_steps_still_gives_the_gradient():
     net.train_on_batch(X, y)
     for g, g_fd in zip(net.grads, fd):
         np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("l2, fused", [(0.0, True), (0.01, False)])
+def test_plain_sgd_updates_w_inside_the_gradient_product_and_forms_dw_only_when_asked(l2, fused):
+    """For plain SGD without L2 the step writes no dW (BLAS gemm updates W in place, see
+    scratchnn.buffers); dW is formed from the step's Delta and A when read. With L2, dW is written."""
+    X, y = problem(N=40, seed=5)
+    net = sn.mlp(6, 2, 5, 3, optimizer=sn.SGD(lr=0.1), l2=l2, seed=2, dtype="float32")
+    net.train_on_batch(X, y)  # buffers made
+    for layer in net.layers:
+        layer._dW.fill(np.nan)
+    net.train_on_batch(X, y)
+    assert [bool(np.isnan(layer._dW).all()) for layer in net.layers] == [fused] * 3
+    reference = sn.mlp(6, 2, 5, 3, optimizer=sn.SGD(lr=0.1), l2=l2, seed=2, dtype="float32")
+    reference_epoch(reference, X, y, np.arange(40), 40)
+    reference_epoch(reference, X, y, np.arange(40), 40)
+    for a, b in zip(net.params + net.grads, reference.params + reference.grads):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_importing_scratchnn_loads_the_blas_it_steps_with_so_a_thread_limit_set_after_covers_it():
+    """threadpoolctl limits only the BLAS libraries loaded when the limit is set: scratchnn loads
+    SciPy's BLAS (buffers.py) at import, so `threadpool_limits` after `import scratchnn` holds it."""
+    import subprocess
+    import sys
+
+    code = ("import scratchnn, threadpoolctl\n"
+            "with threadpoolctl.threadpool_limits(1, user_api='blas'):\n"
+            "    libs = [m for m in threadpoolctl.threadpool_info() if m['user_api'] == 'blas']\n"
+            "    print(sorted({m['num_threads'] for m in libs}), len(libs))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "[1]" and int(out[1]) >= 2, out  # NumPy's and SciPy's BLAS, both at 1 thread
