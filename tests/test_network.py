@@ -165,15 +165,16 @@ def test_running_loss_above_max_loss_counts_as_divergence(mnist):
     assert history["loss"][0] < 1.0 and history["accuracy"][0] > 0.75  # measured: 0.729 and 0.798
 
 
-def test_library_imports_only_numpy():
+def test_library_imports_only_numpy_and_scipys_blas():
     import subprocess
     import sys
 
     code = ("import sys, scratchnn; import scratchnn.datasets, scratchnn.gradcheck; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'tensorflow', 'keras', 'hydra', 'mlflow', 'tqdm', 'pandas', 'omegaconf', 'matplotlib'}))")
+            "{'tensorflow', 'keras', 'hydra', 'mlflow', 'tqdm', 'pandas', 'omegaconf', 'matplotlib', 'torch'}), "
+            "'scipy.linalg.blas' in sys.modules, 'scipy.stats' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[] True False"  # scipy.linalg.blas: the fused SGD update (scratchnn.buffers)
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.01])
