@@ -1,4 +1,5 @@
-"""The GEMM floor: the matrix products of a training step and nothing else, in NumPy.
+"""The GEMM floor: the matrix products of a training step and nothing else, made with the calls
+scratchnn's step makes them with.
 
 `gemm_shapes` lists the products of one step of scratchnn's backpropagation (forward W A,
 backward Delta A^T and W^T Delta per layer); `GemmFloor` does them for every step of a fit, into
@@ -41,9 +42,12 @@ class GemmFloor:
     """The matrix products of training steps, in scratchnn's layout and nothing else.
 
     For each layer l, with W^l (n^l, n^(l-1)), A^(l-1) (n^(l-1), M) and Delta^l (n^l, M): forward
-    W A into Z, backward Delta A^T into dW and W^T Delta into dA (l > 1), float32, every output
-    written with `out=` into a buffer made once per batch size. A^0 is the transpose of an (M, 784)
-    batch, as scratchnn's forward pass gets it.
+    W A into Z and backward W^T Delta into dA (l > 1) with NumPy's matmul, every output written
+    with `out=` into a buffer made once per batch size; and BP3.2's Delta A^T as scratchnn's SGD
+    step makes it (scratchnn.buffers): SciPy's BLAS gemm accumulating into W^T in Fortran order
+    (beta = 1, a tiny alpha, so W stays put), which for small batches is faster than NumPy's
+    matmul into a dW buffer. A^0 is the transpose of an (M, 784) batch, as scratchnn's forward
+    pass gets it. float32 throughout.
 
     Args:
         depth, width: the network's hidden layers.
@@ -52,36 +56,35 @@ class GemmFloor:
     """
 
     def __init__(self, depth, width, sizes, rng):
-        import numpy as np
-
         self.sizes = list(sizes)
         self.products = {M: self._operands(depth, width, M, rng=rng) for M in set(self.sizes)}
-        self.matmul = np.matmul
 
     @staticmethod
     def _operands(depth, width, M, *, rng):
-        """(a, b, out) of every product of one step on a batch of M, operands drawn from `rng`."""
+        """The products of one step on a batch of M, each a call with no argument."""
+        from functools import partial
+
         import numpy as np
+        from scipy.linalg.blas import sgemm
 
         n = layer_sizes(depth, width)
         f32 = np.float32
         A = [rng.random((M, n[0]), dtype=f32).T] + [rng.random((k, M), dtype=f32) for k in n[1:-1]]
         W = [rng.random((n[l], n[l - 1]), dtype=f32) * f32(0.01) for l in range(1, len(n))]
         D = [rng.random((n[l], M), dtype=f32) for l in range(1, len(n))]
-        forward = [(W[l], A[l], np.empty((n[l + 1], M), f32)) for l in range(len(W))]
-        backward = []
+        products = [partial(np.matmul, W[l], A[l], out=np.empty((n[l + 1], M), f32)) for l in range(len(W))]
         for l in range(len(W) - 1, -1, -1):
-            backward.append((D[l], A[l].T, np.empty_like(W[l])))
+            a, trans = (A[l], 0) if A[l].flags.f_contiguous else (A[l].T, 1)  # op(a) = A^(l-1)
+            products.append(partial(sgemm, -1e-30, a, D[l].T, beta=1.0, c=W[l].T, trans_a=trans, overwrite_c=1))
             if l > 0:
-                backward.append((W[l].T, D[l], np.empty((n[l], M), f32)))
-        return forward + backward
+                products.append(partial(np.matmul, W[l].T, D[l], out=np.empty((n[l], M), f32)))
+        return products
 
     def run(self):
         """One pass over every step: only the products, into the preallocated outputs."""
-        matmul = self.matmul
         for M in self.sizes:
-            for a, b, out in self.products[M]:
-                matmul(a, b, out=out)
+            for product in self.products[M]:
+                product()
 
     def count(self):
         """Products per pass: steps x (3 x layers - 1)."""

@@ -16,7 +16,7 @@ A job measures through the plug-in code the harness runs (`experiments.runner.bu
 An "epoch" is a fit over the training slice: the whole training set (S = ceil(N / M) steps), or
 exactly `steps` batches when a job asks for fewer; s/epoch is then the time of those `steps`
 steps times S / steps (never a difference of two timings). The GEMM floor (floor.py's
-`GemmFloor`) does only the matrix products of the same steps, in NumPy, into buffers reused from
+`GemmFloor`) does only the matrix products of the same steps, as scratchnn makes them, into buffers reused from
 step to step.
 """
 
@@ -32,7 +32,7 @@ PRELOAD = {  # driver module -> what its process imports before forking jobs
     "scratchnn": ("experiments.runner", "experiments.frameworks.scratchnn"),
     "keras": ("experiments.runner", "experiments.frameworks.keras"),
     "torch": ("experiments.runner", "experiments.frameworks.torch"),
-    "gemm": ("experiments.runner",),  # the data only; the floor itself is NumPy
+    "gemm": ("experiments.runner",),  # the data only; the floor itself is NumPy and SciPy's BLAS
 }
 
 

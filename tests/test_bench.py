@@ -48,37 +48,43 @@ def test_gemm_shapes_of_one_step_follow_bp2_and_bp3():
     assert len(floor.gemm_shapes(3, 64, 16)) == 3 * 4 - 1
 
 
-def test_gemm_floor_does_every_product_of_every_step_into_reused_buffers(monkeypatch):
-    calls = []
-    real = np.matmul
+def _product(p):
+    """(m, k, n, output array) of one floor product: a matmul partial, or the gemm that
+    accumulates BP3.2's Delta A^T into W^T (as (n^l, M, n^(l-1)), the product it transposes)."""
+    if p.func is np.matmul:
+        a, b = p.args
+        return a.shape[0], a.shape[1], b.shape[1], p.keywords["out"]
+    _, a, b = p.args
+    op_a = a.T if p.keywords["trans_a"] else a  # A^(l-1), (n^(l-1), M)
+    assert p.keywords["beta"] == 1.0 and p.keywords["overwrite_c"] == 1
+    return b.shape[1], b.shape[0], op_a.shape[0], p.keywords["c"]
 
-    def counting(a, b, out=None):
-        assert out is not None, "every product writes into a preallocated buffer"
-        calls.append((a.shape[0], a.shape[1], b.shape[1], id(out)))
-        return real(a, b, out=out)
 
+def test_gemm_floor_does_every_product_of_every_step_into_reused_buffers():
     sizes = floor.batch_sizes(100, 32, 4)  # 32, 32, 32 and a last partial batch of 4
     assert sizes == [32, 32, 32, 4]
     gemm = floor.GemmFloor(2, 16, sizes, np.random.default_rng(0))
-    monkeypatch.setattr(gemm, "matmul", counting)
-    gemm.run()
     per_step = 3 * 3 - 1  # three Dense layers: 3 forward, 3 dW, 2 W^T Delta
-    assert len(calls) == gemm.count() == 4 * per_step
-    expected = [s for M in sizes for s in floor.gemm_shapes(2, 16, M)]
-    assert [c[:3] for c in calls] == expected
-    first = [c[3] for c in calls]
-    calls.clear()
-    gemm.run()
-    assert [c[3] for c in calls] == first  # the same output buffers on the second pass
-    assert len(set(first[:per_step])) == per_step  # no two products of a step share an output
+    assert gemm.count() == 4 * per_step
+    for M in set(sizes):
+        products = [_product(p) for p in gemm.products[M]]
+        assert [c[:3] for c in products] == floor.gemm_shapes(2, 16, M)
+        assert len({id(c[3]) for c in products}) == per_step  # no two products of a step share an output
+    outputs = [c[3].copy() for c in map(_product, gemm.products[32])]
+    gemm.run()  # every product runs, in place: the matmul outputs are written, W^T moves by ~1e-30 x
+    after = [c[3] for c in map(_product, gemm.products[32])]
+    assert all(not np.array_equal(a, b) for a, b, p in zip(outputs, after, gemm.products[32]) if p.func is np.matmul)
 
 
 def test_gemm_floor_uses_scratchnns_layout():
     gemm = floor.GemmFloor(1, 8, [5], np.random.default_rng(0))
-    (W1, A0, Z1), *_ = gemm.products[5]
+    W1, A0 = gemm.products[5][0].args
+    Z1 = gemm.products[5][0].keywords["out"]
     assert W1.shape == (8, 784) and A0.shape == (784, 5) and Z1.shape == (8, 5)
     assert A0.base is not None and A0.T.flags.c_contiguous  # A^0 is the transpose of an (M, 784) batch
-    assert all(a.dtype == np.float32 and out.dtype == np.float32 for a, _, out in gemm.products[5])
+    Wt = gemm.products[5][-1].keywords["c"]  # dW^1's gemm accumulates into W^1 (8, 784) as W^T, Fortran order
+    assert Wt.shape == (784, 8) and Wt.flags.f_contiguous and Wt.T.flags.c_contiguous
+    assert all(_product(p)[3].dtype == np.float32 for p in gemm.products[5])
 
 
 # ---- what is timed ------------------------------------------------------------------------------
