@@ -1,0 +1,67 @@
+"""The Keras twin's data path: resident tensors gathered per epoch train on exactly the batches the
+runner's order gives, and the warm-up leaves the model as built."""
+
+import numpy as np
+import pytest
+
+from experiments.runner import build, prepare_data, seeds_of
+
+pytestmark = pytest.mark.usefixtures("quiet_warnings")
+# 2000 examples in batches of 96: 20 full batches and a partial one of 80; Adam, so the optimizer has state
+SETUP = ("frameworks=[keras]", "optimizer=adam", "model.width=32", "train.batch_size=96", "train.epochs=2")
+
+
+def _job(make_cfg, *overrides):
+    cfg = make_cfg(*SETUP, *overrides)
+    seeds = seeds_of(cfg)
+    return cfg, seeds, prepare_data(cfg, seeds["split"], warn=False)
+
+
+def _assert_same(a, b):
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_keras_fit_takes_the_batches_of_the_order(make_cfg):
+    """fit (warm-up first, as the runner does) ends at the weights train_on_batch reaches on the
+    batches of the same permutations, the last partial batch included."""
+    cfg, seeds, data = _job(make_cfg)
+    (X, y), M = data["train"], cfg.train.batch_size
+    fitted, stepped = build(cfg, "keras", seeds["keras"]), build(cfg, "keras", seeds["keras"])
+    _assert_same(fitted.get_weights(), stepped.get_weights())
+    fitted.warm_up(data)
+    history = fitted.fit(data, np.random.default_rng(7), lambda *a: None)
+    order_rng = np.random.default_rng(7)
+    for _ in range(cfg.train.epochs):
+        order = order_rng.permutation(len(X))
+        for i in range(0, len(X), M):
+            stepped.train_on_batch(X[order[i:i + M]], y[order[i:i + M]])
+    assert len(history["loss"]) == 2 and np.isfinite(history["val_loss"]).all()
+    for u, v in zip(fitted.get_weights(), stepped.get_weights(), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_keras_warm_up_leaves_the_model_as_built(make_cfg, dropout):
+    """After warm_up the weights and the optimizer state are the built ones, and the run that
+    follows is the run without a warm-up (whose fit converts the data itself), on the same tensors;
+    with dropout too (the seed generators' state is put back)."""
+    cfg, seeds, data = _job(make_cfg, "train.warmup_steps=3", f"model.dropout={dropout}")
+    warmed, cold = build(cfg, "keras", seeds["keras"]), build(cfg, "keras", seeds["keras"])
+    built = warmed.get_weights()
+    warmed.model.optimizer.build(warmed.model.trainable_variables)
+    state = [v.numpy() for v in warmed.model.optimizer.variables]
+    warmed.warm_up(data)
+    _assert_same(warmed.get_weights(), built)
+    _assert_same([v.numpy() for v in warmed.model.optimizer.variables], state)
+    resident = warmed._resident[1]
+    assert len(resident) == 4 and all(t is not None for t in resident)
+
+    cold.cfg = make_cfg(*SETUP, "train.warmup_steps=0", f"model.dropout={dropout}")
+    cold.warm_up(data)
+    assert cold._resident is None  # nothing done: fit converts
+    runs = [model.fit(data, np.random.default_rng(3), lambda *a: None) for model in (warmed, cold)]
+    assert warmed._resident[1] is resident  # converted once per model, not per epoch
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert runs[0][key] == runs[1][key], key
+    _assert_same(warmed.get_weights(), cold.get_weights())
