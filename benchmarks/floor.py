@@ -42,12 +42,12 @@ class GemmFloor:
     """The matrix products of training steps, in scratchnn's layout and nothing else.
 
     For each layer l, with W^l (n^l, n^(l-1)), A^(l-1) (n^(l-1), M) and Delta^l (n^l, M): forward
-    W A into Z and backward W^T Delta into dA (l > 1) with NumPy's matmul, every output written
-    with `out=` into a buffer made once per batch size; and BP3.2's Delta A^T as scratchnn's SGD
-    step makes it (scratchnn.buffers): SciPy's BLAS gemm accumulating into W^T in Fortran order
-    (beta = 1, a tiny alpha, so W stays put), which for small batches is faster than NumPy's
-    matmul into a dW buffer. A^0 is the transpose of an (M, 784) batch, as scratchnn's forward
-    pass gets it. float32 throughout.
+    W A into Z, backward W^T Delta into dA (l > 1) and BP3.2's Delta A^T, each made with the call
+    scratchnn's step makes it with (scratchnn.buffers): SciPy's BLAS gemm on the Fortran-ordered
+    transposes, outputs written in place into buffers made once per batch size, and Delta A^T
+    accumulated into W^T (beta = 1, as the fused SGD update does; the floor's alpha is tiny, so
+    its W stays put). A^0 is the transpose of an (M, 784) batch, as scratchnn's forward pass
+    gets it. float32 throughout.
 
     Args:
         depth, width: the network's hidden layers.
@@ -67,17 +67,24 @@ class GemmFloor:
         import numpy as np
         from scipy.linalg.blas import sgemm
 
+        from scratchnn.buffers import operand
+
         n = layer_sizes(depth, width)
         f32 = np.float32
         A = [rng.random((M, n[0]), dtype=f32).T] + [rng.random((k, M), dtype=f32) for k in n[1:-1]]
         W = [rng.random((n[l], n[l - 1]), dtype=f32) * f32(0.01) for l in range(1, len(n))]
         D = [rng.random((n[l], M), dtype=f32) for l in range(1, len(n))]
-        products = [partial(np.matmul, W[l], A[l], out=np.empty((n[l + 1], M), f32)) for l in range(len(W))]
+        products = []
+        for l in range(len(W)):  # Z^T = A^T W^T
+            a, trans = operand(A[l], transpose=True)
+            products.append(partial(sgemm, 1.0, a, W[l].T, c=np.empty((n[l + 1], M), f32).T, trans_a=trans,
+                                    overwrite_c=1))
         for l in range(len(W) - 1, -1, -1):
-            a, trans = (A[l], 0) if A[l].flags.f_contiguous else (A[l].T, 1)  # op(a) = A^(l-1)
+            a, trans = operand(A[l])  # W^T += alpha A^(l-1) Delta^T
             products.append(partial(sgemm, -1e-30, a, D[l].T, beta=1.0, c=W[l].T, trans_a=trans, overwrite_c=1))
-            if l > 0:
-                products.append(partial(np.matmul, W[l].T, D[l], out=np.empty((n[l], M), f32)))
+            if l > 0:  # dA^T = Delta^T W
+                products.append(partial(sgemm, 1.0, D[l].T, W[l].T, c=np.empty((n[l], M), f32).T, trans_b=1,
+                                        overwrite_c=1))
         return products
 
     def run(self):

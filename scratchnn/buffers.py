@@ -1,14 +1,19 @@
-"""The arrays of the fused training step (training._Trainer), made once per batch size.
+"""The arrays of the fused training step (training._Trainer), made once per batch size, and the
+matrix products it makes with them.
 
 `Plan` holds every buffer of a step on a batch of M examples; `DenseStep` one Dense layer's
-share of them. For plain SGD a layer's update S1, W <- W - lr dC/dW, is fused into BP3.2's
-product: BLAS's gemm computes C <- beta C + alpha op(A) op(B), so with C = W,
-alpha = -1 and Delta^l already scaled by lr/M, one call does BP3.2 and S1 without writing dW
-(for a wide layer the separate update pass over W costs as much as a tenth of the step). NumPy's
-matmul has no beta, so the call goes through SciPy's BLAS wrappers (`scipy.linalg.blas`), which
-work in place on Fortran-ordered arrays: W (n^l, n^(l-1)) in C order is W^T in Fortran order,
-and the update is written W^T <- W^T - A^(l-1) (Delta^l)^T. The gradient is formed only if
-someone asks for it (`Dense.dW`).
+share of them and its products. The products go through BLAS's gemm, C <- beta C + alpha op(A)
+op(B), by SciPy's wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays:
+an (n^l, M) array in C order is its (M, n^l) transpose in Fortran order, so Z^l = W^l A^(l-1) is
+written (Z^l)^T = (A^(l-1))^T (W^l)^T into Z's buffer. For plain SGD a layer's update S1,
+W <- W - lr dC/dW, joins BP3.2's product: with C = W^T, alpha = -1 and Delta^l already times
+lr/M, one call does BP3.2 and S1 without writing dW (for a wide layer the separate update pass
+over W costs up to a tenth of the step; NumPy's matmul has no beta); the gradient is formed
+only if someone asks for it (`Dense.dW`). Every product of the step goes through this one BLAS:
+two OpenBLAS builds in turn (NumPy's and SciPy's) with more than one thread each keep their
+thread pools spinning against each other (measured: 8 ms instead of 0.6 ms per step at 2 threads).
+A layer whose W is not C-contiguous in the network's dtype, or has an L2 term (for S1), takes
+NumPy's matmul and the separate update instead.
 """
 
 import numpy as np
@@ -22,23 +27,32 @@ _BLAS = {np.dtype(np.float32): (blas.sgemm, blas.sgemv), np.dtype(np.float64): (
 RELU, SOFTMAX_CCE = "relu", "softmax_cce"  # how a Dense layer's activation is stepped (training._kinds)
 
 
+def operand(A, transpose=False):
+    """(a, trans) to pass gemm for op(a) = A (or A^T when `transpose`), with a in Fortran order
+    when A is in either order (a C-ordered A is its transpose in Fortran order)."""
+    if A.flags.f_contiguous:
+        return A, int(transpose)
+    return A.T, int(not transpose)
+
+
 class DenseStep:
     """One Dense layer in a step on batches of M: its arrays W, b, dW, db and the step's
     buffers Z, A, delta (all (n^l, M)), and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when
     the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU layer computes A
     in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0 and an array of
-    zeros to compare with (NumPy is faster with an array than with the scalar 0). `gemm` and
-    `gemv` are the BLAS routines of W's dtype when the SGD update can be fused (W and b
-    contiguous, no L2 term), else None; Wt and b_flat are the Fortran-ordered views they update."""
+    zeros to compare with (NumPy is faster with an array than with the scalar 0). `gemm`, `gemv`
+    are the BLAS routines of the network's dtype, None when W is not C-contiguous in it (then
+    NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`)."""
 
     __slots__ = ("layer", "kind", "W", "b", "dW", "db", "Z", "A", "delta", "mask", "zeros", "dA_prev",
-                 "A_prev", "l2", "gemm", "gemv", "Wt", "b_flat")
+                 "A_prev", "l2", "gemm", "gemv", "fused")
 
     def __init__(self, layer, M, propagate, dtype):
         n = layer.units
         self.layer, self.kind, self.l2 = layer, None, 0.0
         self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = None
-        self.gemm = self.gemv = self.Wt = self.b_flat = None
+        self.gemm = self.gemv = None
+        self.fused = False
         self.Z = np.empty((n, M), dtype)
         self.delta = np.empty((n, M), dtype)
         self.dA_prev = np.empty((layer.W.shape[1], M), dtype) if propagate else None
@@ -50,9 +64,9 @@ class DenseStep:
             layer._dW, layer._db = np.empty_like(layer.W), np.empty_like(layer.b)
         W, b = self.W, self.b = layer.W, layer.b
         self.dW, self.db, self.l2 = layer._dW, layer._db, layer.l2
-        fusable = not self.l2 and W.flags.c_contiguous and b.flags.c_contiguous and b.dtype == W.dtype
-        self.gemm, self.gemv = _BLAS.get(W.dtype, (None, None)) if fusable else (None, None)
-        self.Wt, self.b_flat = (W.T, b.reshape(-1)) if fusable else (None, None)
+        blas_ok = W.flags.c_contiguous and W.dtype == self.Z.dtype == self.dW.dtype
+        self.gemm, self.gemv = _BLAS[W.dtype] if blas_ok else (None, None)
+        self.fused = blas_ok and not self.l2 and b.flags.c_contiguous and b.dtype == W.dtype
         if kind is not self.kind:
             self.kind = kind
             relu = kind is RELU
@@ -60,14 +74,39 @@ class DenseStep:
             self.mask = np.empty(self.Z.shape, bool) if relu else None
             self.zeros = np.zeros_like(self.Z) if relu else None
 
+    def product(self, A):
+        """Z <- W A (F3's product), A = A^(l-1); returns Z."""
+        self.A_prev = A
+        if self.gemm is None:
+            return np.matmul(self.W, A, out=self.Z)
+        a, trans = operand(A, transpose=True)
+        self.gemm(1.0, a, self.W.T, c=self.Z.T, trans_a=trans, overwrite_c=1)  # Z^T = A^T W^T
+        return self.Z
+
+    def propagate(self, delta):
+        """dL/dA^(l-1) <- (W^l)^T Delta^l (BP2.2's other factor) into dA_prev; returns it."""
+        if self.gemm is None:
+            return np.matmul(self.W.T, delta, out=self.dA_prev)
+        self.gemm(1.0, delta.T, self.W.T, c=self.dA_prev.T, trans_b=1, overwrite_c=1)  # Delta^T W
+        return self.dA_prev
+
+    def gradients(self, delta, ones):
+        """dW <- Delta (A^(l-1))^T (BP3.2) and db <- Delta 1_M (BP4.2), ones = 1_M."""
+        if self.gemm is None:
+            np.matmul(delta, self.A_prev.T, out=self.dW)
+            np.matmul(delta, ones[:, None], out=self.db)
+            return
+        a, trans = operand(self.A_prev)
+        self.gemm(1.0, a, delta.T, c=self.dW.T, trans_a=trans, overwrite_c=1)  # dW^T = A^(l-1) Delta^T
+        self.gemv(1.0, delta.T, ones, y=self.db.reshape(-1), trans=1, overwrite_y=1)
+
     def sgd_update(self, delta, ones):
         """S1 fused with BP3.2 and BP4.2: W <- W - Delta (A^(l-1))^T and b <- b - Delta 1_M, with
         Delta = Delta^l already times lr/M; the gradient is left for `Dense.dW` to form."""
-        A_prev = self.A_prev
-        a, trans = (A_prev, 0) if A_prev.flags.f_contiguous else (A_prev.T, 1)  # op(a) = A^(l-1)
-        self.gemm(-1.0, a, delta.T, beta=1.0, c=self.Wt, trans_a=trans, overwrite_c=1)
-        self.gemv(-1.0, delta.T, ones, beta=1.0, y=self.b_flat, trans=1, overwrite_y=1)
-        self.layer._pending = (delta, A_prev)
+        a, trans = operand(self.A_prev)
+        self.gemm(-1.0, a, delta.T, beta=1.0, c=self.W.T, trans_a=trans, overwrite_c=1)
+        self.gemv(-1.0, delta.T, ones, beta=1.0, y=self.b.reshape(-1), trans=1, overwrite_y=1)
+        self.layer._pending = (delta, self.A_prev)
 
 
 class Plan:
@@ -78,8 +117,7 @@ class Plan:
     def __init__(self, net, M):
         dtype = net.dtype
         self.X = np.empty((M, net.input_dim), dtype)
-        self.ones = np.ones((M, 1), dtype)
-        self.ones_flat = self.ones.reshape(-1)
+        self.ones = np.ones(M, dtype)
         self.col_max = np.empty((1, M), dtype)
         self.col_sum = np.empty((1, M), dtype)
         self.layers = [DenseStep(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else layer

@@ -198,14 +198,13 @@ class _Trainer:
         `_foldable_lr(optimizer)`."""
         net = self.net
         M, records = plan.X.shape[0], plan.layers
-        matmul, add, multiply = np.matmul, np.add, np.multiply
+        add, multiply = np.add, np.multiply
         A, loss_sum = plan.X.T, None
         for r in records:  # forward, F3
             if r.__class__ is not DenseStep:  # a layer without weights: its own forward
                 A = r.forward(A, True)
                 continue
-            r.A_prev = A
-            Z = matmul(r.W, A, out=r.Z)
+            Z = r.product(A)  # W A, through BLAS (buffers.DenseStep)
             add(Z, r.b, out=Z)
             if r.kind is _RELU:
                 A = np.maximum(Z, r.zeros, out=Z)
@@ -241,12 +240,11 @@ class _Trainer:
                 else:
                     delta = r.layer.activation.backward(r.Z, r.A, dA, out=r.delta)
             if i > 0:  # (W^l)^T Delta^l, BP2.2's other factor, from W^l before its update
-                dA = matmul(r.W.T, delta, out=r.dA_prev)
-            if lr is not None and r.gemm is not None:  # S1 fused with BP3.2/BP4.2 (buffers.DenseStep)
-                r.sgd_update(delta, plan.ones_flat)
+                dA = r.propagate(delta)
+            if lr is not None and r.fused:  # S1 fused with BP3.2/BP4.2 (buffers.DenseStep)
+                r.sgd_update(delta, plan.ones)
             else:
-                matmul(delta, r.A_prev.T, out=r.dW)  # BP3.2
-                matmul(delta, plan.ones, out=r.db)  # BP4.2: Delta^l 1_M
+                r.gradients(delta, plan.ones)  # BP3.2, BP4.2: Delta^l (A^(l-1))^T, Delta^l 1_M
                 if r.l2:  # R1: + 2 l2 W (times lr when folded)
                     add(r.dW, multiply(r.W, 2 * r.l2 * factor, out=self._scratch(r.W)), out=r.dW)
                 r.layer._pending = None
@@ -257,7 +255,7 @@ class _Trainer:
         else:  # S1 for the layers whose update was not fused, with lr already in dW and db
             subtract = np.subtract
             for r in plan.dense:
-                if r.gemm is None:
+                if not r.fused:
                     subtract(r.W, r.dW, out=r.W)
                     subtract(r.b, r.db, out=r.b)
             net.optimizer.iterations += 1
@@ -288,7 +286,7 @@ def _softmax_cce(Z, Yb, A, plan):
     col_max, col_sum = plan.col_max, plan.col_sum
     np.maximum.reduce(Z, axis=0, keepdims=True, out=col_max)
     shifted = np.subtract(Z, col_max, out=A)
-    label_sum = np.vdot(Yb, shifted)  # sum of z_y - max z over the batch (Y one-hot)
+    label_sum = np.einsum("ij,ij->", Yb, shifted)  # sum of z_y - max z (Y one-hot); einsum: no BLAS
     E = np.exp(shifted, out=A)
     np.add.reduce(E, axis=0, keepdims=True, out=col_sum)
     np.divide(E, col_sum, out=A)
