@@ -3,7 +3,8 @@ the training step itself, fused for speed.
 
 `Network.forward`, `Network.cost`, `Network.backward` and `Optimizer.step` are the derivation
 written out: F3, BP1.2-BP4.2, then the update rule. `_Trainer` computes the same step with the
-same arrays W, b, Z, A, delta, dW, db, only with fewer and cheaper NumPy calls; `Network.fit`
+same arrays W, b, Z, A, delta, dW, db, only with fewer and cheaper calls (its matrix products
+through BLAS directly, `buffers.DenseStep`); `Network.fit`
 and `train_on_batch` train through it:
 
 - every array of a step (the gathered batch X_b, Z, A, delta, dL/dA, the output's column
