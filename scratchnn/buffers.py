@@ -42,17 +42,19 @@ class DenseStep:
     in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0 and an array of
     zeros to compare with (NumPy is faster with an array than with the scalar 0). `gemm`, `gemv`
     are the BLAS routines of the network's dtype, None when W is not C-contiguous in it (then
-    NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`)."""
+    NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`). The BLAS
+    calls' argument tuples are kept while their arrays stay the same (`_args`): a step's arrays
+    are buffers, so a step builds no view and parses no keyword."""
 
     __slots__ = ("layer", "kind", "W", "b", "dW", "db", "Z", "A", "delta", "mask", "zeros", "dA_prev",
-                 "A_prev", "l2", "gemm", "gemv", "fused")
+                 "A_prev", "l2", "gemm", "gemv", "fused", "calls")
 
     def __init__(self, layer, M, propagate, dtype):
         n = layer.units
         self.layer, self.kind, self.l2 = layer, None, 0.0
         self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = None
         self.gemm = self.gemv = None
-        self.fused = False
+        self.fused, self.calls = False, {}
         self.Z = np.empty((n, M), dtype)
         self.delta = np.empty((n, M), dtype)
         self.dA_prev = np.empty((layer.W.shape[1], M), dtype) if propagate else None
@@ -67,6 +69,7 @@ class DenseStep:
         blas_ok = W.flags.c_contiguous and W.dtype == self.Z.dtype == self.dW.dtype
         self.gemm, self.gemv = _BLAS[W.dtype] if blas_ok else (None, None)
         self.fused = blas_ok and not self.l2 and b.flags.c_contiguous and b.dtype == W.dtype
+        self.calls = {}  # W or b may be new arrays
         if kind is not self.kind:
             self.kind = kind
             relu = kind is RELU
@@ -79,15 +82,14 @@ class DenseStep:
         self.A_prev = A
         if self.gemm is None:
             return np.matmul(self.W, A, out=self.Z)
-        a, trans = operand(A, transpose=True)
-        self.gemm(1.0, a, self.W.T, c=self.Z.T, trans_a=trans, overwrite_c=1)  # Z^T = A^T W^T
+        self.gemm(*self._args("Z", A, None, self._product_args))
         return self.Z
 
     def propagate(self, delta):
         """dL/dA^(l-1) <- (W^l)^T Delta^l (BP2.2's other factor) into dA_prev; returns it."""
         if self.gemm is None:
             return np.matmul(self.W.T, delta, out=self.dA_prev)
-        self.gemm(1.0, delta.T, self.W.T, c=self.dA_prev.T, trans_b=1, overwrite_c=1)  # Delta^T W
+        self.gemm(*self._args("dA", delta, None, self._propagate_args))
         return self.dA_prev
 
     def gradients(self, delta, ones):
@@ -96,17 +98,42 @@ class DenseStep:
             np.matmul(delta, self.A_prev.T, out=self.dW)
             np.matmul(delta, ones[:, None], out=self.db)
             return
-        a, trans = operand(self.A_prev)
-        self.gemm(1.0, a, delta.T, c=self.dW.T, trans_a=trans, overwrite_c=1)  # dW^T = A^(l-1) Delta^T
-        self.gemv(1.0, delta.T, ones, y=self.db.reshape(-1), trans=1, overwrite_y=1)
+        gemm_args, gemv_args = self._args("dW", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, 1.0))
+        self.gemm(*gemm_args)
+        self.gemv(*gemv_args)
 
     def sgd_update(self, delta, ones):
         """S1 fused with BP3.2 and BP4.2: W <- W - Delta (A^(l-1))^T and b <- b - Delta 1_M, with
         Delta = Delta^l already times lr/M; the gradient is left for `Dense.dW` to form."""
-        a, trans = operand(self.A_prev)
-        self.gemm(-1.0, a, delta.T, beta=1.0, c=self.W.T, trans_a=trans, overwrite_c=1)
-        self.gemv(-1.0, delta.T, ones, beta=1.0, y=self.b.reshape(-1), trans=1, overwrite_y=1)
+        gemm_args, gemv_args = self._args("S1", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, -1.0))
+        self.gemm(*gemm_args)
+        self.gemv(*gemv_args)
         self.layer._pending = (delta, self.A_prev)
+
+    # gemm's positional arguments: alpha, a, b, beta, c, trans_a, trans_b, overwrite_c;
+    # gemv's: alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y
+    def _product_args(self, A, _):  # Z^T = A^T W^T
+        a, trans = operand(A, transpose=True)
+        return 1.0, a, self.W.T, 0.0, self.Z.T, trans, 0, 1
+
+    def _propagate_args(self, delta, _):  # dA^T = Delta^T W
+        return 1.0, delta.T, self.W.T, 0.0, self.dA_prev.T, 0, 1, 1
+
+    def _update_args(self, A_prev, delta, ones, alpha):
+        """S1 (alpha = -1: W^T <- W^T - A Delta^T, b <- b - Delta 1, beta = 1) or the gradient
+        (alpha = 1: dW^T <- A Delta^T, db <- Delta 1, beta = 0)."""
+        a, trans = operand(A_prev)
+        beta, (C, y) = (1.0, (self.W, self.b)) if alpha < 0 else (0.0, (self.dW, self.db))
+        return ((alpha, a, delta.T, beta, C.T, trans, 0, 1),
+                (alpha, delta.T, ones, beta, y.reshape(-1), 0, 1, 0, 1, 1, 1))
+
+    def _args(self, name, x, y, make):
+        """The argument tuple(s) of call `name` on arrays x, y: kept while they are the same
+        objects (`bind` clears them: W or b may be new), else make(x, y)."""
+        hit = self.calls.get(name)
+        if hit is None or hit[0] is not x or hit[1] is not y:
+            hit = self.calls[name] = (x, y, make(x, y))
+        return hit[2]
 
 
 class Plan:
@@ -117,6 +144,7 @@ class Plan:
     def __init__(self, net, M):
         dtype = net.dtype
         self.X = np.empty((M, net.input_dim), dtype)
+        self.X_T = self.X.T  # A^0, (n^0, M)
         self.ones = np.ones(M, dtype)
         self.col_max = np.empty((1, M), dtype)
         self.col_sum = np.empty((1, M), dtype)

@@ -200,7 +200,7 @@ class _Trainer:
         net = self.net
         M, records = plan.X.shape[0], plan.layers
         add, multiply = np.add, np.multiply
-        A, loss_sum = plan.X.T, None
+        A, loss_sum = plan.X_T, None  # one view object for every step (DenseStep keeps its BLAS arguments)
         for r in records:  # forward, F3
             if r.__class__ is not DenseStep:  # a layer without weights: its own forward
                 A = r.forward(A, True)
