@@ -109,8 +109,7 @@ class Dense:
         scaled = delta * (1 / delta.shape[1])  # 1/M applied to the small factor
         if self._dW is None:
             self._dW, self._db = np.empty_like(self.W), np.empty_like(self.b)
-        np.matmul(scaled, A_prev.T, out=self._dW)  # BP3.2
-        np.sum(scaled, axis=1, keepdims=True, out=self._db)  # BP4.2
+        self._form_gradient(scaled, A_prev)
         if self.l2:
             self._dW += (2 * self.l2) * self.W  # R1
         self._grad_scale, self._pending = 1.0, None
@@ -128,11 +127,15 @@ class Dense:
         """dC/db^l of the last backward pass, shape (units, 1); None before the first."""
         return self._unscaled(self._db)
 
+    def _form_gradient(self, delta, A_prev):
+        """dW <- Delta (A^(l-1))^T (BP3.2), db <- sum of Delta's columns (BP4.2), Delta already /M."""
+        np.matmul(delta, A_prev.T, out=self._dW)
+        np.sum(delta, axis=1, keepdims=True, out=self._db)
+
     def _unscaled(self, g):
         if self._pending is not None:  # a fused SGD step left its gradient unformed: form it now
             (delta, A_prev), self._pending = self._pending, None
-            np.matmul(delta, A_prev.T, out=self._dW)  # BP3.2
-            np.sum(delta, axis=1, keepdims=True, out=self._db)  # BP4.2
+            self._form_gradient(delta, A_prev)
         return g if g is None or self._grad_scale == 1.0 else g / self._grad_scale
 
     def penalty(self):
