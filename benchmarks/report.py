@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from benchmarks import tables
-from experiments.tracking import cpu_model
 from benchmarks.plan import BASE, harness_config
+from experiments.tracking import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

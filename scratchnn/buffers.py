@@ -98,14 +98,14 @@ class DenseStep:
             np.matmul(delta, self.A_prev.T, out=self.dW)
             np.matmul(delta, ones[:, None], out=self.db)
             return
-        gemm_args, gemv_args = self._args("dW", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, 1.0))
+        gemm_args, gemv_args = self._args("dW", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, False))
         self.gemm(*gemm_args)
         self.gemv(*gemv_args)
 
     def sgd_update(self, delta, ones):
         """S1 fused with BP3.2 and BP4.2: W <- W - Delta (A^(l-1))^T and b <- b - Delta 1_M, with
         Delta = Delta^l already times lr/M; the gradient is left for `Dense.dW` to form."""
-        gemm_args, gemv_args = self._args("S1", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, -1.0))
+        gemm_args, gemv_args = self._args("S1", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, True))
         self.gemm(*gemm_args)
         self.gemv(*gemv_args)
         self.layer._pending = (delta, self.A_prev)
@@ -119,11 +119,11 @@ class DenseStep:
     def _propagate_args(self, delta, _):  # dA^T = Delta^T W
         return 1.0, delta.T, self.W.T, 0.0, self.dA_prev.T, 0, 1, 1
 
-    def _update_args(self, A_prev, delta, ones, alpha):
-        """S1 (alpha = -1: W^T <- W^T - A Delta^T, b <- b - Delta 1, beta = 1) or the gradient
-        (alpha = 1: dW^T <- A Delta^T, db <- Delta 1, beta = 0)."""
+    def _update_args(self, A_prev, delta, ones, update):
+        """S1 when `update` (W^T <- W^T - A Delta^T, b <- b - Delta 1: alpha -1, beta 1), else the
+        gradient (dW^T <- A Delta^T, db <- Delta 1: alpha 1, beta 0)."""
         a, trans = operand(A_prev)
-        beta, (C, y) = (1.0, (self.W, self.b)) if alpha < 0 else (0.0, (self.dW, self.db))
+        alpha, beta, C, y = (-1.0, 1.0, self.W, self.b) if update else (1.0, 0.0, self.dW, self.db)
         return ((alpha, a, delta.T, beta, C.T, trans, 0, 1),
                 (alpha, delta.T, ones, beta, y.reshape(-1), 0, 1, 0, 1, 1, 1))
 

@@ -18,8 +18,8 @@ class Scratchnn(Framework):
         m = cfg.model
         self.shape, self.warmup_seed = (n_in, n_out), seed_sequence.spawn(1)[0]
         self.model = sn.mlp(n_in, m.depth, m.width, n_out, activation=m.activation, output_activation="softmax",
-                          kernel_initializer=m.init, dropout=m.dropout, l2=m.l2,
-                          optimizer=instantiate(cfg.optimizer), rng=np.random.default_rng(seed_sequence))
+                            kernel_initializer=m.init, dropout=m.dropout, l2=m.l2,
+                            optimizer=instantiate(cfg.optimizer), rng=np.random.default_rng(seed_sequence))
 
     def params(self):
         return {names.GUARD_EVERY: 1}
@@ -31,12 +31,12 @@ class Scratchnn(Framework):
             n = min(len(X), steps * M)
             twin = Scratchnn(self.cfg, self.warmup_seed, *self.shape)
             twin.model.fit(X[:n], y[:n], epochs=1, batch_size=M, validation_data=data["val"], shuffle=False,
-                         verbose=False)
+                           verbose=False)
 
     def fit(self, data, order_rng, on_epoch_end):
         (X, y), t = data["train"], self.cfg.train
         return self.model.fit(X, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=data["val"],
-                            shuffle=order_rng, verbose=False, on_epoch_end=on_epoch_end, max_loss=t.max_loss)
+                              shuffle=order_rng, verbose=False, on_epoch_end=on_epoch_end, max_loss=t.max_loss)
 
     def evaluate(self, X, y):
         return self.model.evaluate(X, y)
