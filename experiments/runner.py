@@ -45,8 +45,17 @@ def prepare_data(cfg, seed_sequence, *, warn=True):
     (X, y), (Xv, yv) = pp.train_val_split(pp.flatten(X), y.astype(np.int64), cfg.data.val_size,
                                           np.random.default_rng(seed_sequence))
     n_train, n_test = cfg.data.train_size or len(X), cfg.data.test_size or len(Xt)
-    return {"train": (pp.scale(X[:n_train]), y[:n_train]), "val": (pp.scale(Xv), yv) if len(Xv) else None,
-            "test": (pp.scale(pp.flatten(Xt[:n_test])), yt[:n_test].astype(np.int64)), "n_out": 10}
+    return {"train": (_scaled(X[:n_train]), y[:n_train]), "val": (_scaled(Xv), yv) if len(Xv) else None,
+            "test": (_scaled(pp.flatten(Xt[:n_test])), yt[:n_test].astype(np.int64)), "n_out": 10}
+
+
+def _scaled(X, align=64):
+    """pp.scale(X) in float32, written into memory aligned to `align` bytes, which TensorFlow can
+    use as it is (frameworks/keras.py) instead of copying the data set per model."""
+    nbytes = X.size * 4
+    buffer = np.empty(nbytes + align, np.uint8)
+    start = -buffer.ctypes.data % align
+    return pp.scale(X, out=buffer[start:start + nbytes].view(np.float32).reshape(X.shape))
 
 
 def seeds_of(cfg):

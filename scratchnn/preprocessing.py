@@ -15,17 +15,18 @@ def flatten(images):
     return images.reshape(images.shape[0], -1)
 
 
-def scale(X, dtype=np.float32):
+def scale(X, dtype=np.float32, out=None):
     """Grey levels 0..255 -> [0, 1].
 
     Args:
         X: Array of grey levels.
         dtype: dtype of the result.
+        out: Optional array of X's shape and `dtype` that receives the result.
 
     Returns:
-        X / 255 in `dtype`.
+        X / 255 in `dtype` (X cast to `dtype`, then divided), in `out` if given.
     """
-    return np.asarray(X, dtype=dtype) / dtype(255)
+    return np.divide(X, dtype(255), out=out, dtype=dtype)
 
 
 def standardize(X_train, *others, dtype=np.float32):

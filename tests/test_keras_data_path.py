@@ -1,9 +1,14 @@
 """The Keras twin's data path: resident tensors gathered per epoch train on exactly the batches the
 runner's order gives, and the warm-up leaves the model as built."""
 
+import inspect
+
 import numpy as np
 import pytest
 
+import scratchnn as sn
+from experiments.frameworks import keras as keras_twin
+from experiments.frameworks.base import EVAL_BATCH
 from experiments.runner import build, prepare_data, seeds_of
 
 pytestmark = pytest.mark.usefixtures("quiet_warnings")
@@ -65,3 +70,45 @@ def test_keras_warm_up_leaves_the_model_as_built(make_cfg, dropout):
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert runs[0][key] == runs[1][key], key
     _assert_same(warmed.get_weights(), cold.get_weights())
+
+
+def test_prepared_data_is_aligned_and_keras_takes_it_without_a_copy(make_cfg):
+    """prepare_data writes each set into 64-byte aligned memory, which the Keras twin's tensors
+    share; a misaligned or read-only array is copied (TensorFlow would abort on a misaligned one)."""
+    _, _, data = _job(make_cfg)
+    for X in (data["train"][0], data["val"][0], data["test"][0]):
+        assert X.dtype == np.float32 and X.flags.c_contiguous and X.ctypes.data % 64 == 0
+    X = data["train"][0]
+    shared = keras_twin._tensor(X)
+    X[0, 0] += 1.0
+    assert float(shared[0, 0]) == X[0, 0]
+
+    misaligned = np.empty(X.size + 1, np.float32)[1:].reshape(X.shape)
+    misaligned[...] = X
+    read_only = X.copy()
+    read_only.flags.writeable = False
+    for array in (misaligned, read_only):
+        copied = keras_twin._tensor(array)
+        np.testing.assert_array_equal(copied.numpy(), X)
+        if array.flags.writeable:
+            array[0, 0] += 1.0
+            assert float(copied[0, 0]) == X[0, 0] != array[0, 0]
+
+
+def test_keras_validates_on_as_many_examples_a_pass_as_scratchnn(make_cfg):
+    """Keras's validation in fit (and its warm-up) runs EVAL_BATCH examples per forward pass, the
+    batch scratchnn's Network validates, evaluates and predicts with, not the training batch."""
+    assert inspect.signature(sn.Network.evaluate).parameters["batch_size"].default == EVAL_BATCH
+    assert inspect.signature(sn.Network.predict).parameters["batch_size"].default == EVAL_BATCH
+    cfg, seeds, data = _job(make_cfg, "train.warmup_steps=2")
+    model = build(cfg, "keras", seeds["keras"])
+    fit, batches = model.model.fit, []
+
+    def spy(*args, **kwargs):
+        batches.append(kwargs.get("validation_batch_size"))
+        return fit(*args, **kwargs)
+
+    model.model.fit = spy
+    model.warm_up(data)
+    model.fit(data, np.random.default_rng(0), lambda *a: None)
+    assert batches == [EVAL_BATCH] * (1 + cfg.train.epochs)

@@ -11,6 +11,7 @@ import time
 from scratchnn import TrainingDiverged
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")
+EVAL_BATCH = 4096  # examples per forward pass when validating, evaluating or predicting: scratchnn's default
 
 
 class Framework:

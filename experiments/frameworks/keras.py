@@ -8,9 +8,11 @@ divergence guard sees the running loss once every k steps (logged as `divergence
 Every initialiser and Dropout gets its own seed, so no global random state is touched.
 
 Data path: the training and validation sets become TF tensors once per model (in the untimed
-warm-up, else at the start of fit); each epoch gathers its permutation of the training tensor
-(one copy, timed, as scratchnn gathers its batches in its epoch) and `model.fit` takes it
-unshuffled, so the batches are those the runner's order gives; no data set is converted per epoch.
+warm-up, else at the start of fit), sharing the arrays' memory where TensorFlow can take it
+(`_tensor`); each epoch gathers its permutation of the training tensor (one copy, timed, as
+scratchnn gathers its batches in its epoch) and `model.fit` takes it unshuffled, so the batches
+are those the runner's order gives; no data set is converted per epoch. Validation, evaluation and
+prediction run EVAL_BATCH examples per forward pass, as the other frameworks'.
 """
 
 import os
@@ -18,13 +20,21 @@ import os
 import numpy as np
 
 from .. import names
-from .base import Framework, epoch_loop, guard
+from .base import EVAL_BATCH, Framework, epoch_loop, guard
 from .quiet import quiet_native_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with quiet_native_stderr():  # absl's and the CUDA probe's lines at import; this module loads only for Keras runs
     import tensorflow as tf
     import keras
+
+def _tensor(array):
+    """`array` as a TF tensor: the same memory if it is C-contiguous, writeable and 64-byte aligned
+    (TensorFlow aborts the process on a misaligned buffer, so nothing else is handed over), else a copy."""
+    if array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % 64 == 0:
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    return tf.constant(array)
+
 
 def _initializer(name, seed):
     init = keras.initializers.get(name)
@@ -88,7 +98,7 @@ class Keras(Framework):
         on the first call and reused while `data` holds the same arrays."""
         arrays = (*data["train"], *(data["val"] or (None, None)))
         if self._resident is None or any(a is not b for a, b in zip(arrays, self._resident[0])):
-            self._resident = arrays, tuple(None if a is None else tf.constant(a) for a in arrays)
+            self._resident = arrays, tuple(None if a is None else _tensor(a) for a in arrays)
         return self._resident[1]
 
     def params(self):
@@ -97,10 +107,10 @@ class Keras(Framework):
     def warm_up(self, data):
         """Converts the data to resident tensors (`_tensors`), then warmup_steps steps on batches of
         every shape the timed fit sees (the last partial batch of the training and validation sets
-        included: XLA compiles per shape), a predict, and one full-size gather of the training set
-        (the first allocation of an epoch's copy); then every variable is put back (weights, optimizer
-        state, the Dropout seed generators'), so the timed run starts from the model as built and
-        does not depend on train.warmup_steps."""
+        included: XLA compiles per shape), a predict on batches of the shapes the test set's has,
+        and one full-size gather of the training set (the first allocation of an epoch's copy);
+        then every variable is put back (weights, optimizer state, the Dropout seed generators'),
+        so the timed run starts from the model as built and does not depend on train.warmup_steps."""
         M, steps = self.cfg.train.batch_size, self.cfg.train.warmup_steps
         if steps == 0:
             return
@@ -113,10 +123,12 @@ class Keras(Framework):
         n = min(len(X_t), steps * M + len(X_t) % M)
         val = None
         if Xv_t is not None:
-            k = min(len(Xv_t), M + len(Xv_t) % M)
+            k = min(len(Xv_t), EVAL_BATCH + len(Xv_t) % EVAL_BATCH)
             val = (Xv_t[:k], yv_t[:k])
-        model.fit(X_t[:n], y_t[:n], batch_size=M, epochs=1, shuffle=False, verbose=0, validation_data=val)
-        model.predict(X_t[:M], verbose=0)
+        model.fit(X_t[:n], y_t[:n], batch_size=M, epochs=1, shuffle=False, verbose=0, validation_data=val,
+                  validation_batch_size=EVAL_BATCH)
+        X_test = data["test"][0]
+        self.predict(X_test[:min(len(X_test), EVAL_BATCH + len(X_test) % EVAL_BATCH)])
         # an epoch's copy once, untimed (measured: without it the first timed epoch costs 0.1-0.2 s more)
         reverse = tf.constant(np.arange(len(X_t))[::-1])  # int64, as fit's orders are
         for tensor in (X_t, y_t):
@@ -134,18 +146,18 @@ class Keras(Framework):
         def run_epoch(epoch, order):
             order = tf.constant(order)
             result = self.model.fit(tf.gather(X_t, order), tf.gather(y_t, order), batch_size=t.batch_size, epochs=1,
-                                    shuffle=False, verbose=0, validation_data=val,
+                                    shuffle=False, verbose=0, validation_data=val, validation_batch_size=EVAL_BATCH,
                                     callbacks=[_guard_callback(t.max_loss, epoch)])
             return {k: float(v[-1]) for k, v in result.history.items()}
 
         return epoch_loop(run_epoch, on_epoch_end, epochs=t.epochs, n=len(X_t), order_rng=order_rng)
 
     def evaluate(self, X, y):
-        loss, acc = self.model.evaluate(X, y, batch_size=4096, verbose=0)
+        loss, acc = self.model.evaluate(X, y, batch_size=EVAL_BATCH, verbose=0)
         return float(loss), float(acc)
 
     def predict(self, X):
-        return self.model.predict(X, batch_size=4096, verbose=0)
+        return self.model.predict(X, batch_size=EVAL_BATCH, verbose=0)
 
     def train_on_batch(self, X, y):
         return float(self.model.train_on_batch(X, y, return_dict=True)["loss"])

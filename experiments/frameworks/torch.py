@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scratchnn import initializers
 
 from .. import names
-from .base import Framework, epoch_loop, guard
+from .base import EVAL_BATCH, Framework, epoch_loop, guard
 from .keras_rules import keras_optimizer
 
 ACTIVATIONS = {"linear": lambda Z: Z, "relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
@@ -114,7 +114,7 @@ class Torch(Framework):
         return epoch_loop(run_epoch, on_epoch_end, epochs=t.epochs, n=len(X), order_rng=order_rng)
 
     @torch.no_grad()
-    def _logits(self, X, batch_size=4096):
+    def _logits(self, X, batch_size=EVAL_BATCH):
         self.model.eval()
         X = torch.from_numpy(np.ascontiguousarray(X))
         return torch.cat([self.model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
