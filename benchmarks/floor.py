@@ -42,7 +42,7 @@ class GemmFloor:
     """The matrix products of training steps, in scratchnn's layout and nothing else.
 
     For each layer l, with W^l (n^l, n^(l-1)), A^(l-1) (n^(l-1), M) and Delta^l (n^l, M): forward
-    W A into Z, backward W^T Delta into dA (l > 1) and BP3.2's Delta A^T, each made with the call
+    W A added into Z, backward W^T Delta into dA (l > 1) and BP3.2's Delta A^T, each made with the call
     scratchnn's step makes it with (scratchnn.buffers): SciPy's BLAS gemm on the Fortran-ordered
     transposes, outputs written in place into buffers made once per batch size, and Delta A^T
     accumulated into W^T (beta = 1, as the fused SGD update does; the floor's alpha is tiny, so
@@ -75,10 +75,10 @@ class GemmFloor:
         W = [rng.random((n[l], n[l - 1]), dtype=f32) * f32(0.01) for l in range(1, len(n))]
         D = [rng.random((n[l], M), dtype=f32) for l in range(1, len(n))]
         products = []
-        for l in range(len(W)):  # Z^T = A^T W^T
+        for l in range(len(W)):  # Z^T += A^T W^T (beta = 1: scratchnn's Z holds b when its gemm adds W A)
             a, trans = operand(A[l], transpose=True)
-            products.append(partial(sgemm, 1.0, a, W[l].T, c=np.empty((n[l + 1], M), f32).T, trans_a=trans,
-                                    overwrite_c=1))
+            products.append(partial(sgemm, 1.0, a, W[l].T, beta=1.0, c=np.zeros((n[l + 1], M), f32).T,
+                                    trans_a=trans, overwrite_c=1))
         for l in range(len(W) - 1, -1, -1):
             a, trans = operand(A[l])  # W^T += alpha A^(l-1) Delta^T
             products.append(partial(sgemm, -1e-30, a, D[l].T, beta=1.0, c=W[l].T, trans_a=trans, overwrite_c=1))

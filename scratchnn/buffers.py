@@ -78,10 +78,12 @@ class DenseStep:
             self.zeros = np.zeros_like(self.Z) if relu else None
 
     def product(self, A):
-        """Z <- W A (F3's product), A = A^(l-1); returns Z."""
+        """Z <- W A + b 1_M^T (F3), A = A^(l-1); returns Z. Through BLAS, b goes into Z first and
+        gemm adds W A to it (beta = 1): one pass over Z fewer than a product and then a bias add."""
         self.A_prev = A
         if self.gemm is None:
-            return np.matmul(self.W, A, out=self.Z)
+            return np.add(np.matmul(self.W, A, out=self.Z), self.b, out=self.Z)
+        np.copyto(self.Z, self.b)
         self.gemm(*self._args("Z", A, None, self._product_args))
         return self.Z
 
@@ -112,9 +114,9 @@ class DenseStep:
 
     # gemm's positional arguments: alpha, a, b, beta, c, trans_a, trans_b, overwrite_c;
     # gemv's: alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y
-    def _product_args(self, A, _):  # Z^T = A^T W^T
+    def _product_args(self, A, _):  # Z^T <- Z^T + A^T W^T
         a, trans = operand(A, transpose=True)
-        return 1.0, a, self.W.T, 0.0, self.Z.T, trans, 0, 1
+        return 1.0, a, self.W.T, 1.0, self.Z.T, trans, 0, 1
 
     def _propagate_args(self, delta, _):  # dA^T = Delta^T W
         return 1.0, delta.T, self.W.T, 0.0, self.dA_prev.T, 0, 1, 1

@@ -205,8 +205,7 @@ class _Trainer:
             if r.__class__ is not DenseStep:  # a layer without weights: its own forward
                 A = r.forward(A, True)
                 continue
-            Z = r.product(A)  # W A, through BLAS (buffers.DenseStep)
-            add(Z, r.b, out=Z)
+            Z = r.product(A)  # W A + b, through BLAS (buffers.DenseStep)
             if r.kind is _RELU:
                 A = np.maximum(Z, r.zeros, out=Z)
             elif r.kind is _SOFTMAX_CCE:

@@ -84,6 +84,7 @@ def test_gemm_floor_uses_scratchnns_layout():
     assert W1_T.T.shape == (8, 784) and W1_T.T.flags.c_contiguous
     assert A0_T.shape == (784, 5) and first.keywords["trans_a"] == 1 and A0_T.T.flags.c_contiguous  # an (M, 784) batch
     assert first.keywords["c"].T.shape == (8, 5)
+    assert first.keywords["beta"] == 1.0  # as scratchnn's forward gemm, which adds W A to Z = b 1^T
     Wt = gemm.products[5][-1].keywords["c"]  # dW^1's gemm accumulates into W^1 (8, 784) as W^T, Fortran order
     assert Wt.shape == (784, 8) and Wt.flags.f_contiguous and Wt.T.flags.c_contiguous
     assert all(_product(p)[3].dtype == np.float32 for p in gemm.products[5])

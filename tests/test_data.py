@@ -268,6 +268,12 @@ def test_preprocessing_helpers(rng):
     flat = pp.flatten(X)
     assert flat.shape == (20, 784)
     assert pp.scale(flat).max() <= 1.0 and pp.scale(flat).dtype == np.float32
+    # X cast to the dtype, then divided by 255 in it (one pass, into `out` if given)
+    expected = flat.astype(np.float32) / np.float32(255)
+    out = np.empty(flat.shape, np.float32)
+    assert pp.scale(flat, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(pp.scale(flat, np.float64), flat / 255.0)
     train, test = pp.standardize(flat[:15], flat[15:])
     assert abs(train.mean()) < 1e-5 and train.std() == pytest.approx(1, rel=1e-4) and test.shape == (5, 784)
     np.testing.assert_array_equal(pp.one_hot([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
