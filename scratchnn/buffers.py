@@ -21,8 +21,9 @@ from scipy.linalg import blas
 
 from . import layers as layers_mod
 
-# gemm (C <- beta C + alpha op(A) op(B)) and gemv (y <- beta y + alpha op(A) x) per dtype
+# gemm (C <- beta C + alpha op(A) op(B)) and gemv (y <- beta y + alpha op(A) x) per dtype; dot (x . y)
 _BLAS = {np.dtype(np.float32): (blas.sgemm, blas.sgemv), np.dtype(np.float64): (blas.dgemm, blas.dgemv)}
+_DOT = {np.dtype(np.float32): blas.sdot, np.dtype(np.float64): blas.ddot}
 
 RELU, SOFTMAX_CCE = "relu", "softmax_cce"  # how a Dense layer's activation is stepped (training._kinds)
 
@@ -141,7 +142,8 @@ class DenseStep:
 class Plan:
     """Every buffer of a step on a batch of M examples: X_b (M, n^0), a column of M ones (for
     BP4.2), the output's column maxima and sums (1, M), and per layer a `DenseStep` (or the
-    layer itself, for a layer without weights, which keeps its own arrays)."""
+    layer itself, for a layer without weights, which keeps its own arrays). `dot(x, y)` is BLAS's
+    dot product of two vectors of the network's dtype (the softmax's label term)."""
 
     def __init__(self, net, M):
         dtype = net.dtype
@@ -150,6 +152,7 @@ class Plan:
         self.ones = np.ones(M, dtype)
         self.col_max = np.empty((1, M), dtype)
         self.col_sum = np.empty((1, M), dtype)
+        self.dot = _DOT[dtype]
         self.layers = [DenseStep(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else layer
                        for i, layer in enumerate(net.layers)]
         self.dense = [r for r in self.layers if r.__class__ is DenseStep]

@@ -286,7 +286,7 @@ def _softmax_cce(Z, Yb, A, plan):
     col_max, col_sum = plan.col_max, plan.col_sum
     np.maximum.reduce(Z, axis=0, keepdims=True, out=col_max)
     shifted = np.subtract(Z, col_max, out=A)
-    label_sum = np.einsum("ij,ij->", Yb, shifted)  # sum of z_y - max z (Y one-hot); einsum: no BLAS
+    label_sum = plan.dot(Yb.reshape(-1), shifted.reshape(-1))  # sum of z_y - max z (Y one-hot), BLAS's dot
     E = np.exp(shifted, out=A)
     np.add.reduce(E, axis=0, keepdims=True, out=col_sum)
     np.divide(E, col_sum, out=A)
