@@ -21,9 +21,9 @@ from scipy.linalg import blas
 
 from . import layers as layers_mod
 
-# gemm (C <- beta C + alpha op(A) op(B)) and gemv (y <- beta y + alpha op(A) x) per dtype; dot (x . y)
-_BLAS = {np.dtype(np.float32): (blas.sgemm, blas.sgemv), np.dtype(np.float64): (blas.dgemm, blas.dgemv)}
-_DOT = {np.dtype(np.float32): blas.sdot, np.dtype(np.float64): blas.ddot}
+# per dtype: gemm (C <- beta C + alpha op(A) op(B)), gemv (y <- beta y + alpha op(A) x), dot (x . y)
+_BLAS = {np.dtype(np.float32): (blas.sgemm, blas.sgemv, blas.sdot),
+         np.dtype(np.float64): (blas.dgemm, blas.dgemv, blas.ddot)}
 
 RELU, SOFTMAX_CCE = "relu", "softmax_cce"  # how a Dense layer's activation is stepped (training._kinds)
 
@@ -68,7 +68,7 @@ class DenseStep:
         W, b = self.W, self.b = layer.W, layer.b
         self.dW, self.db, self.l2 = layer._dW, layer._db, layer.l2
         blas_ok = W.flags.c_contiguous and W.dtype == self.Z.dtype == self.dW.dtype
-        self.gemm, self.gemv = _BLAS[W.dtype] if blas_ok else (None, None)
+        self.gemm, self.gemv = _BLAS[W.dtype][:2] if blas_ok else (None, None)
         self.fused = blas_ok and not self.l2 and b.flags.c_contiguous and b.dtype == W.dtype
         self.calls = {}  # W or b may be new arrays
         if kind is not self.kind:
@@ -152,7 +152,7 @@ class Plan:
         self.ones = np.ones(M, dtype)
         self.col_max = np.empty((1, M), dtype)
         self.col_sum = np.empty((1, M), dtype)
-        self.dot = _DOT[dtype]
+        self.dot = _BLAS[dtype][2]
         self.layers = [DenseStep(layer, M, i > 0, dtype) if isinstance(layer, layers_mod.Dense) else layer
                        for i, layer in enumerate(net.layers)]
         self.dense = [r for r in self.layers if r.__class__ is DenseStep]

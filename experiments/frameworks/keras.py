@@ -36,6 +36,12 @@ def _tensor(array):
     return tf.constant(array)
 
 
+def _every_shape(n, batch, full_batches=1):
+    """The first examples of n that make `full_batches` batches of `batch` and n's last, partial
+    batch: every batch shape a pass over the n examples has."""
+    return min(n, full_batches * batch + n % batch)
+
+
 def _initializer(name, seed):
     init = keras.initializers.get(name)
     config = init.get_config()
@@ -120,15 +126,15 @@ class Keras(Framework):
         # every variable: the weights, the optimizer's state and each Dropout's seed-generator state
         variables = [*model.variables, *model.optimizer.variables]
         state = [v.numpy() for v in variables]
-        n = min(len(X_t), steps * M + len(X_t) % M)
+        n = _every_shape(len(X_t), M, steps)
         val = None
         if Xv_t is not None:
-            k = min(len(Xv_t), EVAL_BATCH + len(Xv_t) % EVAL_BATCH)
+            k = _every_shape(len(Xv_t), EVAL_BATCH)
             val = (Xv_t[:k], yv_t[:k])
         model.fit(X_t[:n], y_t[:n], batch_size=M, epochs=1, shuffle=False, verbose=0, validation_data=val,
                   validation_batch_size=EVAL_BATCH)
         X_test = data["test"][0]
-        self.predict(X_test[:min(len(X_test), EVAL_BATCH + len(X_test) % EVAL_BATCH)])
+        self.predict(X_test[:_every_shape(len(X_test), EVAL_BATCH)])
         # an epoch's copy once, untimed (measured: without it the first timed epoch costs 0.1-0.2 s more)
         reverse = tf.constant(np.arange(len(X_t))[::-1])  # int64, as fit's orders are
         for tensor in (X_t, y_t):
