@@ -59,14 +59,14 @@ def test_keras_warm_up_leaves_the_model_as_built(make_cfg, dropout):
     warmed.warm_up(data)
     _assert_same(warmed.get_weights(), built)
     _assert_same([v.numpy() for v in warmed.model.optimizer.variables], state)
-    resident = warmed._resident[1]
-    assert len(resident) == 4 and all(t is not None for t in resident)
+    resident = warmed._resident[1:]
+    assert len(resident[0]) == 4 and all(t is not None for t in resident[0]) and resident[1] is not None
 
     cold.cfg = make_cfg(*SETUP, "train.warmup_steps=0", f"model.dropout={dropout}")
     cold.warm_up(data)
     assert cold._resident is None  # nothing done: fit converts
     runs = [model.fit(data, np.random.default_rng(3), lambda *a: None) for model in (warmed, cold)]
-    assert warmed._resident[1] is resident  # converted once per model, not per epoch
+    assert warmed._resident[1:] == resident  # converted once per model, not per epoch
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert runs[0][key] == runs[1][key], key
     _assert_same(warmed.get_weights(), cold.get_weights())
@@ -100,15 +100,21 @@ def test_keras_validates_on_as_many_examples_a_pass_as_scratchnn(make_cfg):
     batch scratchnn's Network validates, evaluates and predicts with, not the training batch."""
     assert inspect.signature(sn.Network.evaluate).parameters["batch_size"].default == EVAL_BATCH
     assert inspect.signature(sn.Network.predict).parameters["batch_size"].default == EVAL_BATCH
-    cfg, seeds, data = _job(make_cfg, "train.warmup_steps=2")
+    cfg, seeds, data = _job(make_cfg, "train.warmup_steps=2", "data.val_size=4500")
     model = build(cfg, "keras", seeds["keras"])
     fit, batches = model.model.fit, []
 
-    def spy(*args, **kwargs):
-        batches.append(kwargs.get("validation_batch_size"))
-        return fit(*args, **kwargs)
+    def spy(data, **kwargs):  # the sizes of the first training batch and the first validation batch
+        batches.append((next(iter(data))[0].shape[0], next(iter(kwargs["validation_data"]))[0].shape[0]))
+        return fit(data, **kwargs)
 
     model.model.fit = spy
     model.warm_up(data)
     model.fit(data, np.random.default_rng(0), lambda *a: None)
-    assert batches == [EVAL_BATCH] * (1 + cfg.train.epochs)
+    n_val = len(data["val"][0])
+    assert n_val > EVAL_BATCH  # so that a pass of EVAL_BATCH examples is seen as one
+    assert batches == [(cfg.train.batch_size, EVAL_BATCH)] * (1 + cfg.train.epochs)
+    evaluate, passes = model.model.evaluate, []
+    model.model.evaluate = lambda data, **kwargs: passes.append([len(x) for x, _ in data]) or evaluate(data, **kwargs)
+    model.evaluate(*data["val"])
+    assert passes == [[EVAL_BATCH] * (n_val // EVAL_BATCH) + [n_val % EVAL_BATCH]]

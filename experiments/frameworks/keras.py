@@ -10,9 +10,12 @@ Every initialiser and Dropout gets its own seed, so no global random state is to
 Data path: the training and validation sets become TF tensors once per model (in the untimed
 warm-up, else at the start of fit), sharing the arrays' memory where TensorFlow can take it
 (`_tensor`); each epoch gathers its permutation of the training tensor (one copy, timed, as
-scratchnn gathers its batches in its epoch) and `model.fit` takes it unshuffled, so the batches
-are those the runner's order gives; no data set is converted per epoch. Validation, evaluation and
-prediction run EVAL_BATCH examples per forward pass, as the other frameworks'.
+scratchnn gathers its batches in its epoch) and `model.fit` takes it as a tf.data pipeline of
+consecutive batches (`_batches`), so the batches are those the runner's order gives; no data set
+is converted per epoch. Keras's fit, evaluate and predict are given tf.data pipelines rather than
+arrays: for arrays each call builds and traces its own slicing pipeline (measured: 0.125 s a
+fit call with validation against 0.035 s, 0.07 s an evaluate against 0.023 s). Validation,
+evaluation and prediction run EVAL_BATCH examples per forward pass, as the other frameworks'.
 """
 
 import os
@@ -34,6 +37,11 @@ def _tensor(array):
     if array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % 64 == 0:
         return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
     return tf.constant(array)
+
+
+def _batches(X, y, batch):
+    """Tensors X (and y, unless None) in order, in batches of `batch`, the last one partial."""
+    return tf.data.Dataset.from_tensor_slices(X if y is None else (X, y)).batch(batch)
 
 
 def _every_shape(n, batch, full_batches=1):
@@ -100,12 +108,15 @@ class Keras(Framework):
         self._resident = None  # (the arrays, their tensors): see _tensors
 
     def _tensors(self, data):
-        """(X, y, X_val, y_val) of `data` as TF tensors (validation None if there is none), converted
-        on the first call and reused while `data` holds the same arrays."""
+        """((X, y, X_val, y_val) of `data` as TF tensors, validation None if there is none; the
+        validation set's batches), converted on the first call and reused while `data` holds the
+        same arrays."""
         arrays = (*data["train"], *(data["val"] or (None, None)))
         if self._resident is None or any(a is not b for a, b in zip(arrays, self._resident[0])):
-            self._resident = arrays, tuple(None if a is None else _tensor(a) for a in arrays)
-        return self._resident[1]
+            tensors = tuple(None if a is None else _tensor(a) for a in arrays)
+            val = None if tensors[2] is None else _batches(*tensors[2:], EVAL_BATCH)
+            self._resident = arrays, tensors, val
+        return self._resident[1:]
 
     def params(self):
         return {names.GUARD_EVERY: self.cfg.keras.steps_per_execution}
@@ -120,7 +131,7 @@ class Keras(Framework):
         M, steps = self.cfg.train.batch_size, self.cfg.train.warmup_steps
         if steps == 0:
             return
-        X_t, y_t, Xv_t, yv_t = self._tensors(data)
+        (X_t, y_t, Xv_t, yv_t), _ = self._tensors(data)
         model = self.model
         model.optimizer.build(model.trainable_variables)
         # every variable: the weights, the optimizer's state and each Dropout's seed-generator state
@@ -130,9 +141,8 @@ class Keras(Framework):
         val = None
         if Xv_t is not None:
             k = _every_shape(len(Xv_t), EVAL_BATCH)
-            val = (Xv_t[:k], yv_t[:k])
-        model.fit(X_t[:n], y_t[:n], batch_size=M, epochs=1, shuffle=False, verbose=0, validation_data=val,
-                  validation_batch_size=EVAL_BATCH)
+            val = _batches(Xv_t[:k], yv_t[:k], EVAL_BATCH)
+        model.fit(_batches(X_t[:n], y_t[:n], M), epochs=1, verbose=0, validation_data=val)
         X_test = data["test"][0]
         self.predict(X_test[:_every_shape(len(X_test), EVAL_BATCH)])
         # an epoch's copy once, untimed (measured: without it the first timed epoch costs 0.1-0.2 s more)
@@ -143,27 +153,26 @@ class Keras(Framework):
             variable.assign(value)
 
     def fit(self, data, order_rng, on_epoch_end):
-        """One `model.fit` call per epoch on the resident training tensor gathered in the order
-        `order_rng` permutes it, unshuffled; validation on the resident validation tensors."""
+        """One `model.fit` call per epoch on the batches, in order, of the resident training tensor
+        gathered in the order `order_rng` permutes it; validation on the resident validation batches."""
         t = self.cfg.train
-        X_t, y_t, Xv_t, yv_t = self._tensors(data)
-        val = None if Xv_t is None else (Xv_t, yv_t)
+        (X_t, y_t, _, _), val = self._tensors(data)
 
         def run_epoch(epoch, order):
             order = tf.constant(order)
-            result = self.model.fit(tf.gather(X_t, order), tf.gather(y_t, order), batch_size=t.batch_size, epochs=1,
-                                    shuffle=False, verbose=0, validation_data=val, validation_batch_size=EVAL_BATCH,
+            batches = _batches(tf.gather(X_t, order), tf.gather(y_t, order), t.batch_size)
+            result = self.model.fit(batches, epochs=1, verbose=0, validation_data=val,
                                     callbacks=[_guard_callback(t.max_loss, epoch)])
             return {k: float(v[-1]) for k, v in result.history.items()}
 
         return epoch_loop(run_epoch, on_epoch_end, epochs=t.epochs, n=len(X_t), order_rng=order_rng)
 
     def evaluate(self, X, y):
-        loss, acc = self.model.evaluate(X, y, batch_size=EVAL_BATCH, verbose=0)
+        loss, acc = self.model.evaluate(_batches(_tensor(X), _tensor(y), EVAL_BATCH), verbose=0)
         return float(loss), float(acc)
 
     def predict(self, X):
-        return self.model.predict(X, batch_size=EVAL_BATCH, verbose=0)
+        return self.model.predict(_batches(_tensor(X), None, EVAL_BATCH), verbose=0)
 
     def train_on_batch(self, X, y):
         return float(self.model.train_on_batch(X, y, return_dict=True)["loss"])
