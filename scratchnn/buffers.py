@@ -40,10 +40,11 @@ class DenseStep:
     """One Dense layer in a step on batches of M: its arrays W, b, dW, db and the step's
     buffers Z, A, delta (all (n^l, M)), and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when
     the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU layer computes A
-    in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0 and an array of
-    zeros to compare with (NumPy is faster with an array than with the scalar 0). `gemm`, `gemv`
-    are the BLAS routines of the network's dtype, None when W is not C-contiguous in it (then
-    NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`). The BLAS
+    in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0, as 1.0 and 0.0 in
+    the network's dtype (a boolean mask makes the product cast it: 4.1 against 2.7 us at 128 x 32),
+    and an array of zeros to compare with (NumPy is faster with an array than with the scalar 0).
+    `gemm`, `gemv` are the BLAS routines of the network's dtype, None when W is not C-contiguous
+    in it (then NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`). The BLAS
     calls' argument tuples are kept while their arrays stay the same (`_args`): a step's arrays
     are buffers, so a step builds no view and parses no keyword."""
 
@@ -75,7 +76,7 @@ class DenseStep:
             self.kind = kind
             relu = kind is RELU
             self.A = self.Z if relu else np.empty_like(self.Z)
-            self.mask = np.empty(self.Z.shape, bool) if relu else None
+            self.mask = np.empty_like(self.Z) if relu else None
             self.zeros = np.zeros_like(self.Z) if relu else None
 
     def product(self, A):
