@@ -2,6 +2,7 @@
 runner's order gives, and the warm-up leaves the model as built."""
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -34,8 +35,12 @@ def test_keras_fit_takes_the_batches_of_the_order(make_cfg):
     (X, y), M = data["train"], cfg.train.batch_size
     fitted, stepped = build(cfg, "keras", seeds["keras"]), build(cfg, "keras", seeds["keras"])
     _assert_same(fitted.get_weights(), stepped.get_weights())
-    fitted.warm_up(data)
-    history = fitted.fit(data, np.random.default_rng(7), lambda *a: None)
+    with warnings.catch_warnings(record=True) as caught:  # what Keras would print on the user's terminal
+        warnings.simplefilter("always")
+        fitted.warm_up(data)
+        history = fitted.fit(data, np.random.default_rng(7), lambda *a: None)
+        fitted.evaluate(*data["test"]), fitted.predict(data["test"][0])
+    assert not [str(w.message) for w in caught if "keras" in w.filename], "Keras warned"
     order_rng = np.random.default_rng(7)
     for _ in range(cfg.train.epochs):
         order = order_rng.permutation(len(X))
