@@ -1,9 +1,11 @@
-"""Decoded data sets kept for the life of a process, so that a sweep decodes MNIST once, not per job.
+"""Data sets kept for the life of a process, so that a sweep decodes and prepares MNIST once, not per job.
 
-The supervisor names the data set in SCRATCHNN_PRELOAD_DATA before its forkserver starts; the
-forkserver imports this module (job.preload) and decodes it, and every job forked from it starts
-with the arrays in memory (shared copy-on-write). Warnings raised while loading are kept with the
-arrays, so each job can still say them.
+The supervisor names the data set, and how a job splits and scales it, in SCRATCHNN_PRELOAD_DATA
+before its forkserver starts; the forkserver imports this module (job.preload), which decodes the
+files and prepares the split, and every job forked from it starts with the arrays in memory
+(shared copy-on-write: a job that wrote into them would write into its own copy). A job whose
+config asks for another split (another seed, val_size, train_size or test_size) prepares its own.
+Warnings raised while loading are kept with the arrays, so each job can still say them.
 """
 
 import functools
@@ -11,9 +13,11 @@ import json
 import os
 import warnings
 
-from scratchnn import datasets
+import numpy as np
 
-PRELOAD = "SCRATCHNN_PRELOAD_DATA"  # JSON [name, data_dir]
+from scratchnn import datasets, preprocessing as pp
+
+PRELOAD = "SCRATCHNN_PRELOAD_DATA"  # JSON [name, data_dir, split or null]
 
 
 @functools.lru_cache(maxsize=2)
@@ -25,13 +29,58 @@ def load(name, data_dir):
     return arrays, tuple(caught)
 
 
-def request(name, data_dir):
-    """Ask the forkserver that starts after this call to decode `name` (the first request wins)."""
-    os.environ.setdefault(PRELOAD, json.dumps([name, data_dir]))
+def prepare(name, data_dir, split):
+    """Flattened [0, 1] float32 images and int64 labels: {"train", "val" (None if empty), "test",
+    "n_out"}, each image set in 64-byte aligned memory. `split` = (val_size, train_size, test_size,
+    entropy, spawn_key): the sizes (None: all), and the np.random.SeedSequence that draws the
+    validation set. The forkserver's prepared sets when they are for the same arguments."""
+    preloaded = _preloaded.cache_info().currsize and _preloaded()
+    if preloaded and preloaded[0] == (name, data_dir, tuple(split)):
+        return dict(preloaded[1])
+    return _prepare(name, data_dir, split)
 
 
-if os.environ.get(PRELOAD):  # imported by a forkserver: decode now, before any job is forked
+def _prepare(name, data_dir, split):
+    (X, y), (Xt, yt) = load(name, data_dir)[0]
+    val_size, n_train, n_test, entropy, spawn_key = split
+    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key)))
+    # split the uint8 images, then scale only what is used: the same values as scaling first, less work
+    (X, y), (Xv, yv) = pp.train_val_split(pp.flatten(X), y.astype(np.int64), val_size, rng)
+    n_train, n_test = n_train or len(X), n_test or len(Xt)
+    return {"train": (_scaled(X[:n_train]), y[:n_train]), "val": (_scaled(Xv), yv) if len(Xv) else None,
+            "test": (_scaled(pp.flatten(Xt[:n_test])), yt[:n_test].astype(np.int64)), "n_out": 10}
+
+
+def _scaled(X, align=64):
+    """pp.scale(X) in float32, written into memory aligned to `align` bytes, which TensorFlow can
+    use as it is (frameworks/keras.py) instead of copying the data set per model."""
+    nbytes = X.size * 4
+    buffer = np.empty(nbytes + align, np.uint8)
+    start = -buffer.ctypes.data % align
+    return pp.scale(X, out=buffer[start:start + nbytes].view(np.float32).reshape(X.shape))
+
+
+def request(name, data_dir, split=None):
+    """Ask the forkserver that starts after this call to decode `name` and prepare `split` (see
+    `prepare`) from it; the first request wins."""
+    os.environ.setdefault(PRELOAD, json.dumps([name, data_dir, None if split is None else list(split)]))
+
+
+@functools.lru_cache(maxsize=1)
+def _preloaded():
+    """((name, data_dir, split), prepared sets) of the request, made once: called only at import
+    in a process started with the request (a forkserver), so no other process keeps sets."""
+    name, data_dir, split = json.loads(os.environ[PRELOAD])
+    load(name, data_dir)
+    if split is None:
+        return None
+    split = (*split[:4], tuple(split[4]))
+    return (name, data_dir, split), _prepare(name, data_dir, split)
+
+
+if os.environ.get(PRELOAD):  # imported by a forkserver: decode and prepare now, before any job is forked
     try:
-        load(*json.loads(os.environ[PRELOAD]))
+        _preloaded()
     except Exception:  # the job that needs it will load it again and report the error itself
+        _preloaded.cache_clear()
         load.cache_clear()

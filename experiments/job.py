@@ -22,7 +22,7 @@ from .config import validate, validate_objective
 from .frameworks import preload as framework_modules
 from .lifecycle import reason, terminate, warn
 from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
-from .runner import summary_line, train_config, view_hint
+from .runner import seeds_of, split_of, summary_line, train_config, view_hint
 from .signals import Interrupted, deferred, handled, leave
 
 MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
@@ -44,8 +44,9 @@ def write_status(output_dir, status, why="", fit_times=None):
 
 def preload(cfg):
     """Modules the forkserver imports once for every job it forks: the runner, the frameworks, what
-    MLflow's sqlite store and the learning-curve plot import lazily, and the decoded data."""
-    data_cache.request(cfg.data.name, cfg.data.dir)
+    MLflow's sqlite store and the learning-curve plot import lazily, and the data, decoded and
+    prepared as this config splits it."""
+    data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
     return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
             "matplotlib.pyplot", "experiments.data_cache"]
 

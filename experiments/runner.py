@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 import scratchnn as sn
-from scratchnn import datasets, preprocessing as pp
+from scratchnn import datasets
 
 from . import artifacts, data_cache, frameworks, names, parity, tracking
 from .config import optimizer_label, parity_on, validate
@@ -33,29 +33,22 @@ class ExperimentFailed(RuntimeError):
 
 
 def prepare_data(cfg, seed_sequence, *, warn=True):
-    """Flattened [0, 1] float32 images and int64 labels: train, validation (or None) and test.
-    Unverified data files are named in one `warning:` line on stderr if `warn`."""
-    ((X, y), (Xt, yt)), caught = data_cache.load(cfg.data.name, cfg.data.dir)
+    """Flattened [0, 1] float32 images and int64 labels: train, validation (or None) and test
+    (data_cache.prepare: in a sweep's job, the sets its forkserver prepared). Unverified data files
+    are named in one `warning:` line on stderr if `warn`."""
+    _, caught = data_cache.load(cfg.data.name, cfg.data.dir)
     for w in caught:
         if not issubclass(w.category, datasets.UnverifiedDataWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         elif warn:
             print(f"warning: {w.message}", file=sys.stderr, flush=True)
-    # split the uint8 images, then scale only what is used: the same values as scaling first, less work
-    (X, y), (Xv, yv) = pp.train_val_split(pp.flatten(X), y.astype(np.int64), cfg.data.val_size,
-                                          np.random.default_rng(seed_sequence))
-    n_train, n_test = cfg.data.train_size or len(X), cfg.data.test_size or len(Xt)
-    return {"train": (_scaled(X[:n_train]), y[:n_train]), "val": (_scaled(Xv), yv) if len(Xv) else None,
-            "test": (_scaled(pp.flatten(Xt[:n_test])), yt[:n_test].astype(np.int64)), "n_out": 10}
+    return data_cache.prepare(cfg.data.name, cfg.data.dir, split_of(cfg, seed_sequence))
 
 
-def _scaled(X, align=64):
-    """pp.scale(X) in float32, written into memory aligned to `align` bytes, which TensorFlow can
-    use as it is (frameworks/keras.py) instead of copying the data set per model."""
-    nbytes = X.size * 4
-    buffer = np.empty(nbytes + align, np.uint8)
-    start = -buffer.ctypes.data % align
-    return pp.scale(X, out=buffer[start:start + nbytes].view(np.float32).reshape(X.shape))
+def split_of(cfg, seed_sequence):
+    """How prepare_data splits and cuts the data (data_cache.prepare's `split`)."""
+    d = cfg.data
+    return d.val_size, d.train_size, d.test_size, seed_sequence.entropy, tuple(seed_sequence.spawn_key)
 
 
 def seeds_of(cfg):
