@@ -4,10 +4,13 @@ The supervisor names the data set, and how a job splits and scales it, in SCRATC
 before its forkserver starts; the forkserver imports this module (job.preload), which decodes the
 files and prepares the split, and every job forked from it starts with the arrays in memory
 (shared copy-on-write: a job that wrote into them would write into its own copy). A job whose
-config asks for another split (another seed, val_size, train_size or test_size) prepares its own.
-Warnings raised while loading are kept with the arrays, so each job can still say them.
+config asks for another split (another seed, val_size, train_size or test_size) prepares its own:
+the first request wins, so in a sweep over train.seed only the first seed's jobs start with their
+sets, and each forkserver (one per joblib worker) holds them beside the decoded files (220 MB for
+MNIST). Warnings raised while loading are kept with the arrays, so each job can still say them.
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -33,11 +36,19 @@ def prepare(name, data_dir, split):
     """Flattened [0, 1] float32 images and int64 labels: {"train", "val" (None if empty), "test",
     "n_out"}, each image set in 64-byte aligned memory. `split` = (val_size, train_size, test_size,
     entropy, spawn_key): the sizes (None: all), and the np.random.SeedSequence that draws the
-    validation set. The forkserver's prepared sets when they are for the same arguments."""
+    validation set. The forkserver's prepared sets when they are for the same arguments: then
+    every framework of the job reads the same arrays, which nothing may write into (they stay
+    writeable, for TensorFlow to share them without a copy)."""
     preloaded = _preloaded.cache_info().currsize and _preloaded()
-    if preloaded and preloaded[0] == (name, data_dir, tuple(split)):
+    if preloaded and preloaded[0] == _key(name, data_dir, split):
         return dict(preloaded[1])
     return _prepare(name, data_dir, split)
+
+
+def _key(name, data_dir, split):
+    """(name, data_dir, split) as they come back from the request's JSON: lists as tuples."""
+    name, data_dir, split = json.loads(json.dumps([name, data_dir, list(split)]))
+    return name, data_dir, (*split[:4], tuple(split[4]))
 
 
 def _prepare(name, data_dir, split):
@@ -68,19 +79,19 @@ def request(name, data_dir, split=None):
 
 @functools.lru_cache(maxsize=1)
 def _preloaded():
-    """((name, data_dir, split), prepared sets) of the request, made once: called only at import
-    in a process started with the request (a forkserver), so no other process keeps sets."""
+    """((name, data_dir, split), prepared sets) of the request, made once. Called only when this
+    module is imported with the request in the environment (the forkserver, which the supervisor
+    starts after `request`), never on demand: a process that did not preload prepares every call."""
     name, data_dir, split = json.loads(os.environ[PRELOAD])
     load(name, data_dir)
     if split is None:
         return None
-    split = (*split[:4], tuple(split[4]))
-    return (name, data_dir, split), _prepare(name, data_dir, split)
+    key = _key(name, data_dir, split)
+    return key, _prepare(*key)
 
 
 if os.environ.get(PRELOAD):  # imported by a forkserver: decode and prepare now, before any job is forked
-    try:
+    # On an error nothing is kept of what failed (lru_cache keeps no call that raised; the decoded
+    # files stay if only the split failed): the job that needs it tries again and reports the error.
+    with contextlib.suppress(Exception):
         _preloaded()
-    except Exception:  # the job that needs it will load it again and report the error itself
-        _preloaded.cache_clear()
-        load.cache_clear()

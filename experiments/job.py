@@ -45,7 +45,7 @@ def write_status(output_dir, status, why="", fit_times=None):
 def preload(cfg):
     """Modules the forkserver imports once for every job it forks: the runner, the frameworks, what
     MLflow's sqlite store and the learning-curve plot import lazily, and the data, decoded and
-    prepared as this config splits it."""
+    prepared as this config splits it (the first request of the process wins: data_cache)."""
     data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
     return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
             "matplotlib.pyplot", "experiments.data_cache"]

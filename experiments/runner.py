@@ -34,7 +34,8 @@ class ExperimentFailed(RuntimeError):
 
 def prepare_data(cfg, seed_sequence, *, warn=True):
     """Flattened [0, 1] float32 images and int64 labels: train, validation (or None) and test
-    (data_cache.prepare: in a sweep's job, the sets its forkserver prepared). Unverified data files
+    (data_cache.prepare: in a job forked from the forkserver, the sets it prepared if the job's
+    config splits the data as the request did). Unverified data files
     are named in one `warning:` line on stderr if `warn`."""
     _, caught = data_cache.load(cfg.data.name, cfg.data.dir)
     for w in caught:

@@ -1,5 +1,6 @@
 """A sweep's forkserver decodes and prepares the data once; each job it forks starts with them."""
 
+import hashlib
 import os
 import pickle
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
+import pytest
 
 from experiments import data_cache
 from experiments.runner import prepare_data, seeds_of, split_of
@@ -15,16 +16,17 @@ from experiments.runner import prepare_data, seeds_of, split_of
 REPO = Path(__file__).resolve().parents[1]
 
 PROBE = '''
-import numpy as np
+import hashlib
 from experiments import data_cache
 
 def probe(name, data_dir, split):
-    """In the job: whether the forkserver prepared sets, whether prepare hands out those very arrays,
-    and the sets themselves (as lists of arrays)."""
+    """In the job: whether the forkserver prepared sets, whether prepare hands out those very
+    arrays, and each set's shape, dtype and sha1."""
     preloaded = data_cache._preloaded.cache_info().currsize == 1 and data_cache._preloaded()
     data = data_cache.prepare(name, data_dir, split)
     shared = bool(preloaded) and data["train"][0] is preloaded[1]["train"][0]
-    return bool(preloaded), shared, [*data["train"], *data["val"], *data["test"]]
+    sets = [*data["train"], *(data["val"] or ()), *data["test"]]
+    return bool(preloaded), shared, [(a.shape, a.dtype.str, hashlib.sha1(a.tobytes()).hexdigest()) for a in sets]
 '''
 
 RUN = '''
@@ -33,46 +35,56 @@ from experiments import data_cache, isolate
 import probe_module
 name, data_dir, requested, asked = pickle.loads(bytes.fromhex(sys.argv[1]))
 data_cache.request(name, data_dir, requested)
-result = isolate.supervise(probe_module.probe, {"name": name, "data_dir": data_dir, "split": asked},
-                           preload=["experiments.data_cache"])
-sys.stdout.write(pickle.dumps(result).hex())
+results = []
+for split in asked:  # jobs forked one after the other from the one forkserver the request started
+    try:
+        results.append(("ok", isolate.supervise(probe_module.probe, {"name": name, "data_dir": data_dir,
+                                                                     "split": split},
+                                                preload=["experiments.data_cache"])))
+    except isolate.JobError as exc:
+        results.append(("error", str(exc)))
+sys.stdout.write(pickle.dumps(results).hex())
 '''
 
 
-def _in_a_job(tmp_path, cfg, requested, asked):
-    """probe(...) in a job forked from a fresh forkserver started after request(requested)."""
+def _jobs(tmp_path, cfg, requested, asked):
+    """probe(...) in one job per split of `asked`, forked from a forkserver started after request(requested)."""
     (tmp_path / "probe_module.py").write_text(textwrap.dedent(PROBE))
     args = pickle.dumps((cfg.data.name, cfg.data.dir, requested, asked)).hex()
-    out = subprocess.run([sys.executable, "-c", RUN, args], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path, env={**_env(), "PYTHONPATH": f"{tmp_path}:{REPO}"})
+    env = {k: v for k, v in os.environ.items() if k != data_cache.PRELOAD}
+    out = subprocess.run([sys.executable, "-c", RUN, args], capture_output=True, text=True, timeout=180,
+                         cwd=tmp_path, env={**env, "PYTHONPATH": f"{tmp_path}:{REPO}"})
     assert out.returncode == 0, out.stderr[-2000:]
     return pickle.loads(bytes.fromhex(out.stdout))
 
 
-def _env():
-    return {k: v for k, v in os.environ.items() if k != data_cache.PRELOAD}
+def _fingerprints(cfg):
+    data = prepare_data(cfg, seeds_of(cfg)["split"], warn=False)
+    sets = [*data["train"], *(data["val"] or ()), *data["test"]]
+    return [(a.shape, a.dtype.str, hashlib.sha1(a.tobytes()).hexdigest()) for a in sets]
 
 
-def test_a_job_gets_the_sets_its_forkserver_prepared_equal_to_its_own(make_cfg, tmp_path):
-    cfg = make_cfg()
-    split = split_of(cfg, seeds_of(cfg)["split"])
-    fresh = prepare_data(cfg, seeds_of(cfg)["split"], warn=False)
-    expected = [*fresh["train"], *fresh["val"], *fresh["test"]]
+@pytest.mark.parametrize("sizes", [(), ("data.train_size=null", "data.test_size=null")], ids=["cut", "whole"])
+def test_a_job_gets_the_sets_its_forkserver_prepared_and_only_for_its_own_split(make_cfg, tmp_path, sizes):
+    """The job whose config splits the data as the request did reads the forkserver's arrays, equal
+    to what it would prepare itself; a job of another seed, val_size or test_size prepares its own."""
+    cfgs = [make_cfg(*sizes), make_cfg(*sizes, "train.seed=1"), make_cfg(*sizes, "data.val_size=300"),
+            make_cfg(*sizes, "data.test_size=400")]
+    splits = [split_of(cfg, seeds_of(cfg)["split"]) for cfg in cfgs]
+    results = _jobs(tmp_path, cfgs[0], splits[0], splits)
+    assert [r[0] for r in results] == ["ok"] * 4
+    assert [r[1][:2] for r in results] == [(True, True)] + [(True, False)] * 3
+    for (_, (_, _, got)), cfg in zip(results, cfgs, strict=True):
+        assert got == _fingerprints(cfg)
+    assert len({r[1][2][2][2] for r in results[:2]}) == 2  # another seed, another validation set
 
-    preloaded, shared, arrays = _in_a_job(tmp_path, cfg, split, split)
-    assert preloaded and shared
-    for got, want in zip(arrays, expected, strict=True):
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
 
-    other_seed = make_cfg("train.seed=1")
-    other = split_of(other_seed, seeds_of(other_seed)["split"])
-    preloaded, shared, arrays = _in_a_job(tmp_path, cfg, split, other)  # a job of another seed
-    assert preloaded and not shared
-    theirs = prepare_data(other_seed, seeds_of(other_seed)["split"], warn=False)
-    for got, want in zip(arrays, [*theirs["train"], *theirs["val"], *theirs["test"]], strict=True):
-        np.testing.assert_array_equal(got, want)
-    assert not np.array_equal(arrays[2], expected[2])  # another validation set: the seed matters
+def test_a_split_that_cannot_be_made_fails_its_job_with_the_reason_and_the_forkserver_lives_on(make_cfg, tmp_path):
+    bad, good = make_cfg("data.val_size=70000"), make_cfg()
+    bad_split, good_split = (split_of(c, seeds_of(c)["split"]) for c in (bad, good))
+    (kind, text), (kind_after, (preloaded, shared, got)) = _jobs(tmp_path, bad, bad_split, [bad_split, good_split])
+    assert kind == "error" and "val_size=70000" in text
+    assert kind_after == "ok" and not preloaded and not shared and got == _fingerprints(good)
 
 
 def test_outside_a_forkserver_nothing_is_kept(make_cfg):

@@ -71,7 +71,7 @@ def test_keras_warm_up_leaves_the_model_as_built(make_cfg, dropout):
     cold.warm_up(data)
     assert cold._resident is None  # nothing done: fit converts
     runs = [model.fit(data, np.random.default_rng(3), lambda *a: None) for model in (warmed, cold)]
-    assert warmed._resident[1:] == resident  # converted once per model, not per epoch
+    assert all(a is b for a, b in zip(warmed._resident[1:], resident))  # converted once per model, not per epoch
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert runs[0][key] == runs[1][key], key
     _assert_same(warmed.get_weights(), cold.get_weights())
@@ -101,8 +101,9 @@ def test_prepared_data_is_aligned_and_keras_takes_it_without_a_copy(make_cfg):
 
 
 def test_keras_validates_on_as_many_examples_a_pass_as_scratchnn(make_cfg):
-    """Keras's validation in fit (and its warm-up) runs EVAL_BATCH examples per forward pass, the
-    batch scratchnn's Network validates, evaluates and predicts with, not the training batch."""
+    """Keras's validation in fit (and its warm-up), evaluate and predict run EVAL_BATCH examples per
+    forward pass, the batch scratchnn's Network validates, evaluates and predicts with, not the
+    training batch; fit trains on batches of the training batch size."""
     assert inspect.signature(sn.Network.evaluate).parameters["batch_size"].default == EVAL_BATCH
     assert inspect.signature(sn.Network.predict).parameters["batch_size"].default == EVAL_BATCH
     cfg, seeds, data = _job(make_cfg, "train.warmup_steps=2", "data.val_size=4500")
@@ -122,4 +123,7 @@ def test_keras_validates_on_as_many_examples_a_pass_as_scratchnn(make_cfg):
     evaluate, passes = model.model.evaluate, []
     model.model.evaluate = lambda data, **kwargs: passes.append([len(x) for x, _ in data]) or evaluate(data, **kwargs)
     model.evaluate(*data["val"])
-    assert passes == [[EVAL_BATCH] * (n_val // EVAL_BATCH) + [n_val % EVAL_BATCH]]
+    predict = model.model.predict
+    model.model.predict = lambda data, **kwargs: passes.append([len(x) for x in data]) or predict(data, **kwargs)
+    assert model.predict(data["val"][0]).shape == (n_val, 10)
+    assert passes == [[EVAL_BATCH] * (n_val // EVAL_BATCH) + [n_val % EVAL_BATCH]] * 2

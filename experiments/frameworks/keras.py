@@ -105,7 +105,7 @@ class Keras(Framework):
         self.model.compile(optimizer=optimizer(cfg.optimizer), loss="sparse_categorical_crossentropy",
                            metrics=["accuracy"], jit_compile=cfg.keras.jit_compile,
                            steps_per_execution=cfg.keras.steps_per_execution)
-        self._resident = None  # (the arrays, their tensors): see _tensors
+        self._resident = None  # (the arrays, their tensors, the validation batches): see _tensors
 
     def _tensors(self, data):
         """((X, y, X_val, y_val) of `data` as TF tensors, validation None if there is none; the
