@@ -64,7 +64,8 @@ def _fingerprints(cfg):
     return [(a.shape, a.dtype.str, hashlib.sha1(a.tobytes()).hexdigest()) for a in sets]
 
 
-@pytest.mark.parametrize("sizes", [(), ("data.train_size=null", "data.test_size=null")], ids=["cut", "whole"])
+@pytest.mark.parametrize("sizes", [(), pytest.param(("data.train_size=null", "data.test_size=null"),
+                                                     marks=pytest.mark.slow)], ids=["cut", "whole"])
 def test_a_job_gets_the_sets_its_forkserver_prepared_and_only_for_its_own_split(make_cfg, tmp_path, sizes):
     """The job whose config splits the data as the request did reads the forkserver's arrays, equal
     to what it would prepare itself; a job of another seed, val_size or test_size prepares its own."""
