@@ -10,6 +10,15 @@ Jacobian-vector product instead.
 import numpy as np
 
 
+def _free(out, x, y=None):
+    """`out` if it is given, shaped as x, of x's dtype and overlapping neither x nor y (so it can
+    hold intermediate results); else a new array of x's shape and of the dtype x and y give."""
+    if (out is None or out.dtype != x.dtype or out.shape != x.shape or np.may_share_memory(out, x)
+            or (y is not None and np.may_share_memory(out, y))):
+        return np.empty(x.shape, x.dtype if y is None else np.result_type(x, y))
+    return out
+
+
 class Activation:
     """Base class: an element-wise f with its derivative f'.
 
@@ -86,11 +95,22 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, Z, out=None):
-        E = np.exp(-np.abs(Z))  # in (0, 1], never overflows
-        return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
+        """1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) otherwise, with e^-|z| in (0, 1]
+        (never overflows); the numerator is max([z >= 0], e^-|z|). Into `out` (unless it is Z),
+        with one temporary."""
+        E = np.abs(Z)
+        np.exp(np.negative(E, out=E), out=E)
+        numerator = np.greater_equal(Z, 0, out=_free(out, Z))
+        np.maximum(numerator, E, out=numerator)
+        return np.divide(numerator, np.add(E, 1, out=E), out=numerator)
 
     def derivative(self, Z, A):
         return A * (1.0 - A)
+
+    def backward(self, Z, A, dA, out=None):
+        """dA ⊙ A (1 - A), in place in `out`."""
+        d = np.subtract(1, A, out=_free(out, A, dA))
+        return np.multiply(dA, np.multiply(A, d, out=d), out=d)
 
 
 class Tanh(Activation):
@@ -103,6 +123,11 @@ class Tanh(Activation):
 
     def derivative(self, Z, A):
         return 1.0 - A * A
+
+    def backward(self, Z, A, dA, out=None):
+        """dA ⊙ (1 - A²), in place in `out`."""
+        d = np.multiply(A, A, out=_free(out, A, dA))
+        return np.multiply(dA, np.subtract(1, d, out=d), out=d)
 
 
 class ReLU(Activation):

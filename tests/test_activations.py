@@ -55,6 +55,38 @@ def test_sigmoid_and_softmax_are_stable_at_extremes():
     np.testing.assert_allclose(A, [[0.25], [0.75]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_and_tanh_in_place_keep_the_reference_bits_and_never_clobber_their_inputs(dtype):
+    """Sigmoid's forward (and sigmoid's and tanh's backward) work in `out`: the same bits as the
+    textbook expressions, the result in `out` when it is free, and a new array when `out` is one
+    of the inputs (which must stay as they were)."""
+    rng = np.random.default_rng(0)
+    Z = (rng.standard_normal((7, 5)) * 5).astype(dtype)
+    Z[0] = [0.0, -0.0, 100.0, -200.0, np.nan]
+    E = np.exp(-np.abs(Z))
+    expected = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(dtype)
+    sigmoid, tanh = activations.get("sigmoid"), activations.get("tanh")
+    out = np.empty_like(Z)
+    assert sigmoid.forward(Z, out=out) is out
+    for got in (out, sigmoid.forward(Z), sigmoid.forward(Z.copy(), out=None)):
+        assert got.dtype == dtype and np.array_equal(got.view(np.uint8), expected.view(np.uint8))
+    Z_before = Z.copy()
+    np.testing.assert_array_equal(sigmoid.forward(Z, out=Z), expected)  # out is Z: a new array
+    np.testing.assert_array_equal(Z, Z_before)
+
+    dA = rng.standard_normal(Z.shape).astype(dtype)
+    for f, A, derivative in ((sigmoid, expected, expected * (1 - expected)), (tanh, np.tanh(Z), 1 - np.tanh(Z) ** 2)):
+        want = dA * derivative
+        out = np.empty_like(Z)
+        assert f.backward(Z, A, dA, out=out) is out
+        np.testing.assert_array_equal(out, want)
+        for alias in (A, dA):  # out overlapping an input
+            inputs = (A.copy(), dA.copy())
+            np.testing.assert_array_equal(f.backward(Z, A, dA, out=alias), want)
+            np.testing.assert_array_equal(A, inputs[0])
+            np.testing.assert_array_equal(dA, inputs[1])
+
+
 def test_softmax_backward_is_jacobian_vector_product():
     sm = activations.get("softmax")
     z = np.array([[0.3], [-1.2], [2.0]])
