@@ -72,7 +72,7 @@ def framework_report(results, names, peers, env):
              "peak RSS over the first epoch after the harness's warm-up. memory_ratio: (data + parameters + "
              "scratchnn's rise) / (data + parameters + one batch of activations).", "",
              tables.markdown(table, names, peers), ""]
-    lines += tables.summary_lines(table, peers)
+    lines += tables.summary_lines(table, peers, names)
     passed, worst = tables.memory_check(table)
     if passed is not None:
         lines.append(f"memory: {tables.REFERENCE} memory_ratio at most {worst['memory_ratio']:.3f} "

@@ -5,6 +5,7 @@ the two rounded times as printed, so a reader can check any ratio from the table
 """
 
 import math
+import statistics
 
 REFERENCE = "scratchnn"
 FLOOR = "gemm"
@@ -58,6 +59,7 @@ def _put_times(row, name, r, *, peak=False):
     if peak:
         row[f"{name}_peak_mb"] = round(r["peak_mb"], 1) if ok else float("nan")
     row[f"{name}_first_s"] = sig(r["first_s"]) if ok and "first_s" in r else float("nan")
+    row[f"{name}_cpu_per_wall"] = round(r["cpu_per_wall"], 3) if ok and "cpu_per_wall" in r else float("nan")
     return ok
 
 
@@ -155,10 +157,16 @@ def memory_check(table):
     return worst["memory_ratio"] <= MEMORY_BOUND, worst
 
 
-def summary_lines(table, peers):
-    """Counts a reader wants: where scratchnn is ahead of every peer, and its distance to the floor."""
+def summary_lines(table, peers, frameworks=()):
+    """Counts a reader wants: where scratchnn is ahead of every peer, its distance to the floor,
+    and the cores each framework in `frameworks` used (CPU time / wall time over its timed epochs)."""
     lines = []
     for threads in sorted({r["threads"] for r in table}):
+        cores = [f"{fw} {_range([r[f'{fw}_cpu_per_wall'] for r in table if r['threads'] == threads])}"
+                 for fw in frameworks]
+        if cores:
+            lines.append(f"{threads} thread(s): CPU time / wall time of the timed epochs, median (min–max) "
+                         f"over the configs: {'; '.join(cores)}")
         sub = [r for r in table if r["threads"] == threads and r["vs_best_peer"] == r["vs_best_peer"]]
         if not sub:
             continue
@@ -176,6 +184,14 @@ def summary_lines(table, peers):
                          f"{min(r[f'vs_{FLOOR}'] for r in floor):.3f} to {top[f'vs_{FLOOR}']:.3f} "
                          f"(depth {top['depth']}, width {top['width']}, batch {top['batch_size']})")
     return lines
+
+
+def _range(values):
+    """"median (min–max)" of the measured values, "-" if none is."""
+    values = sorted(v for v in values if v == v)
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})"
 
 
 # ---- Keras execution settings -----------------------------------------------------------------

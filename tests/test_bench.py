@@ -145,7 +145,8 @@ def fake_results(frameworks, seed, configs=((1, 128, 32), (2, 256, 128)), thread
                 times = sorted(rng.uniform(0.2, 6.0, 3))
                 out.append({"framework": fw, "threads": t, "depth": d, "width": w, "batch_size": b,
                             "s_epoch": times[1], "min": times[0], "max": times[2], "peak_mb": rng.uniform(0, 300),
-                            "steps_timed": 469, "steps_per_epoch": 469, "data_mb": 179.4})
+                            "steps_timed": 469, "steps_per_epoch": 469, "data_mb": 179.4,
+                            "cpu_per_wall": rng.uniform(0.9, 1.3)})
     return out
 
 
@@ -183,6 +184,18 @@ def test_a_failed_measurement_shows_as_error_and_leaves_the_others():
     (row,) = printed_rows(tables.markdown(table, ["scratchnn", "keras", "torch"], ["keras", "torch"]))
     assert row["keras s/epoch"] == "error" and row["scratchnn / keras"] == "-"
     assert row["best peer"] == "torch"
+
+
+def test_the_cores_each_framework_used_are_summarised_per_thread_count():
+    results = fake_results(ALL, seed=3)
+    table = tables.rows(results, ALL, PEERS)
+    lines = [line for line in tables.summary_lines(table, PEERS, ALL) if "CPU time / wall time" in line]
+    assert [line.split()[0] for line in lines] == ["1", "2"]
+    for threads, line in zip((1, 2), lines):
+        for fw in ALL:
+            values = sorted(round(r["cpu_per_wall"], 3) for r in results if r["framework"] == fw and r["threads"] == threads)
+            assert f"{fw} {np.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})" in line
+    assert not [line for line in tables.summary_lines(table, PEERS) if "CPU time" in line]
 
 
 def test_memory_ratio_against_data_parameters_and_one_batch():
@@ -270,6 +283,8 @@ def check_run(stdout, out, frameworks):
     for fw in frameworks:
         assert float(csv_row[f"{fw}_s"]) == pytest.approx(times[fw], rel=1e-3)
         assert float(csv_row[f"{fw}_min"]) <= float(csv_row[f"{fw}_s"]) <= float(csv_row[f"{fw}_max"])
+        assert 0 < float(csv_row[f"{fw}_cpu_per_wall"]) < os.cpu_count() + 0.5  # measured: a process's CPU / wall
+    assert "1 thread(s): CPU time / wall time of the timed epochs" in text
     return row, times
 
 
