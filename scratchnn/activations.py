@@ -2,21 +2,28 @@
 
 Every activation works on Z of shape (n, M), one column per example. `forward(Z)`
 returns A = f(Z). `backward(Z, A, dA, out=None)` returns dL/dZ given dL/dA, written into
-`out` when given and never into dA: for the element-wise functions that is dA ⊙ f'(Z),
-the product in BP1.2 and BP2.2; softmax, whose Jacobian is not diagonal, returns the
-Jacobian-vector product instead.
+`out` when given: for the element-wise functions that is dA ⊙ f'(Z), the product in BP1.2
+and BP2.2; softmax, whose Jacobian is not diagonal, returns the Jacobian-vector product
+instead. Sigmoid and tanh also use `out` for f'(Z) when it is free (`_free`), so the trainer's
+buffers take the whole product without a temporary.
 """
 
 import numpy as np
 
 
-def _free(out, x, y=None):
-    """`out` if it is given, shaped as x, of x's dtype and overlapping neither x nor y (so it can
-    hold intermediate results); else a new array of x's shape and of the dtype x and y give."""
-    if (out is None or out.dtype != x.dtype or out.shape != x.shape or np.may_share_memory(out, x)
-            or (y is not None and np.may_share_memory(out, y))):
-        return np.empty(x.shape, x.dtype if y is None else np.result_type(x, y))
+def _free(out, like, other=None):
+    """`out` if it is given, of `like`'s shape and dtype, and overlaps neither `like` nor `other`
+    (so it can hold intermediate results); else a new array shaped as `like`."""
+    if (out is None or out.dtype != like.dtype or out.shape != like.shape or np.may_share_memory(out, like)
+            or (other is not None and np.may_share_memory(out, other))):
+        return np.empty_like(like)
     return out
+
+
+def _times(dA, derivative, out):
+    """dA ⊙ f'(Z), f'(Z) being in `derivative`: into it when it is `out`, else into `out` as
+    np.multiply writes there (a new array when None)."""
+    return np.multiply(dA, derivative, out=derivative if derivative is out else out)
 
 
 class Activation:
@@ -96,11 +103,11 @@ class Sigmoid(Activation):
 
     def forward(self, Z, out=None):
         """1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) otherwise, with e^-|z| in (0, 1]
-        (never overflows); the numerator is max([z >= 0], e^-|z|). Into `out` (unless it is Z),
-        with one temporary."""
-        E = np.abs(Z)
+        (never overflows); the numerator is max([z >= 0], e^-|z|). Into `out` when it is free
+        (`_free`: Z's shape and floating dtype, not overlapping Z), with one temporary."""
+        E = np.abs(Z, out=np.empty(np.shape(Z), np.result_type(Z, 1.0)))  # floating, also for integer Z
         np.exp(np.negative(E, out=E), out=E)
-        numerator = np.greater_equal(Z, 0, out=_free(out, Z))
+        numerator = np.greater_equal(Z, 0, out=_free(out, E, Z))
         np.maximum(numerator, E, out=numerator)
         return np.divide(numerator, np.add(E, 1, out=E), out=numerator)
 
@@ -108,9 +115,9 @@ class Sigmoid(Activation):
         return A * (1.0 - A)
 
     def backward(self, Z, A, dA, out=None):
-        """dA ⊙ A (1 - A), in place in `out`."""
+        """dA ⊙ A (1 - A), f'(Z) made in `out` when it is free."""
         d = np.subtract(1, A, out=_free(out, A, dA))
-        return np.multiply(dA, np.multiply(A, d, out=d), out=d)
+        return _times(dA, np.multiply(A, d, out=d), out)
 
 
 class Tanh(Activation):
@@ -125,9 +132,9 @@ class Tanh(Activation):
         return 1.0 - A * A
 
     def backward(self, Z, A, dA, out=None):
-        """dA ⊙ (1 - A²), in place in `out`."""
+        """dA ⊙ (1 - A²), f'(Z) made in `out` when it is free."""
         d = np.multiply(A, A, out=_free(out, A, dA))
-        return np.multiply(dA, np.subtract(1, d, out=d), out=d)
+        return _times(dA, np.subtract(1, d, out=d), out)
 
 
 class ReLU(Activation):

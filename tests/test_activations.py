@@ -55,36 +55,46 @@ def test_sigmoid_and_softmax_are_stable_at_extremes():
     np.testing.assert_allclose(A, [[0.25], [0.75]])
 
 
+def same_bits(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_and_tanh_in_place_keep_the_reference_bits_and_never_clobber_their_inputs(dtype):
-    """Sigmoid's forward (and sigmoid's and tanh's backward) work in `out`: the same bits as the
-    textbook expressions, the result in `out` when it is free, and a new array when `out` is one
-    of the inputs (which must stay as they were)."""
+    """Sigmoid's forward and sigmoid's and tanh's backward work in `out` when it is free: the same
+    bits as the textbook expressions (NaN, ±inf, ±0 included), whatever `out` is: None, free, one
+    of the inputs or a view overlapping one, or of another dtype. The forward never writes Z; the
+    backward writes only `out`, after reading its inputs in full."""
     rng = np.random.default_rng(0)
-    Z = (rng.standard_normal((7, 5)) * 5).astype(dtype)
-    Z[0] = [0.0, -0.0, 100.0, -200.0, np.nan]
+    Z = (rng.standard_normal((7, 6)) * 5).astype(dtype)
+    Z[0] = [0.0, -0.0, 100.0, -200.0, np.nan, np.inf]
+    Z[1, :1] = -np.inf
     E = np.exp(-np.abs(Z))
     expected = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(dtype)
     sigmoid, tanh = activations.get("sigmoid"), activations.get("tanh")
     out = np.empty_like(Z)
-    assert sigmoid.forward(Z, out=out) is out
-    for got in (out, sigmoid.forward(Z), sigmoid.forward(Z.copy(), out=None)):
-        assert got.dtype == dtype and np.array_equal(got.view(np.uint8), expected.view(np.uint8))
+    assert sigmoid.forward(Z, out=out) is out and same_bits(out, expected)
     Z_before = Z.copy()
-    np.testing.assert_array_equal(sigmoid.forward(Z, out=Z), expected)  # out is Z: a new array
-    np.testing.assert_array_equal(Z, Z_before)
+    for other in (None, Z, Z[::-1], np.empty(Z.shape, np.float16), np.empty((7, 5), dtype)):
+        assert same_bits(sigmoid.forward(Z, out=other), expected)
+        assert same_bits(Z, Z_before)
 
     dA = rng.standard_normal(Z.shape).astype(dtype)
-    for f, A, derivative in ((sigmoid, expected, expected * (1 - expected)), (tanh, np.tanh(Z), 1 - np.tanh(Z) ** 2)):
-        want = dA * derivative
+    dA[2, :3] = [np.nan, np.inf, -0.0]
+    for f, A, textbook in ((sigmoid, expected, lambda A: A * (1.0 - A)), (tanh, np.tanh(Z), lambda A: 1.0 - A * A)):
+        want = np.multiply(dA, textbook(A))
         out = np.empty_like(Z)
-        assert f.backward(Z, A, dA, out=out) is out
-        np.testing.assert_array_equal(out, want)
-        for alias in (A, dA):  # out overlapping an input
+        assert f.backward(Z, A, dA, out=out) is out and same_bits(out, want)
+        assert same_bits(f.backward(Z, A, dA), want)
+        for alias in (A, dA, A[:, ::-1]):  # out overlapping an input: read in full before out is written
             inputs = (A.copy(), dA.copy())
-            np.testing.assert_array_equal(f.backward(Z, A, dA, out=alias), want)
-            np.testing.assert_array_equal(A, inputs[0])
-            np.testing.assert_array_equal(dA, inputs[1])
+            assert f.backward(Z, A, dA, out=alias) is alias
+            assert same_bits(np.array(alias), np.multiply(inputs[1], textbook(inputs[0]), out=np.empty_like(alias)))
+            A[...], dA[...] = inputs
+        wide = np.empty(Z.shape, np.float64 if dtype == np.float32 else np.float32)
+        assert same_bits(f.backward(Z, A, dA, out=wide), np.multiply(dA, textbook(A), out=np.empty_like(wide)))
+        dA64 = dA.astype(np.float64)  # mixed dtypes: f'(Z) in A's dtype, the product in the wider one
+        assert same_bits(f.backward(Z, A, dA64), np.multiply(dA64, textbook(A)))
 
 
 def test_softmax_backward_is_jacobian_vector_product():
