@@ -65,8 +65,8 @@ def _put_times(row, name, r, *, peak=False):
 
 def rows(results, frameworks, peers):
     """One row per (threads, depth, width, batch size) from job results (dicts with framework,
-    threads, depth, width, batch_size, s_epoch, min, max, peak_mb, steps_timed, steps_per_epoch,
-    data_mb; or an `error`). `frameworks`: the columns in order; `peers`: the frameworks scratchnn is
+    threads, depth, width, batch_size, s_epoch, min, max, peak_mb, cpu_per_wall, steps_timed,
+    steps_per_epoch, data_mb; or an `error`). `frameworks`: the columns in order; `peers`: the frameworks scratchnn is
     compared with (the GEMM floor is not a peer)."""
     out = []
     for row, found in by_config(results):
@@ -187,7 +187,7 @@ def summary_lines(table, peers, frameworks=()):
 
 
 def _range(values):
-    """"median (min–max)" of the measured values, "-" if none is."""
+    """The measured values' median (min–max), or "-" if none is measured."""
     values = sorted(v for v in values if v == v)
     if not values:
         return "-"
