@@ -102,9 +102,9 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, Z, out=None):
-        """1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) otherwise, with e^-|z| in (0, 1]
-        (never overflows); the numerator is max([z >= 0], e^-|z|). Into `out` when it is free
-        (`_free`: Z's shape and floating dtype, not overlapping Z), with one temporary."""
+        # 1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) otherwise, e^-|z| in (0, 1] (never
+        # overflows), the numerator being max([z >= 0], e^-|z|); into `out` when it is free (`_free`:
+        # Z's shape and floating dtype, not overlapping Z), with one temporary
         E = np.abs(Z, out=np.empty(np.shape(Z), np.result_type(Z, 1.0)))  # floating, also for integer Z
         np.exp(np.negative(E, out=E), out=E)
         numerator = np.greater_equal(Z, 0, out=_free(out, E, Z))
@@ -115,7 +115,7 @@ class Sigmoid(Activation):
         return A * (1.0 - A)
 
     def backward(self, Z, A, dA, out=None):
-        """dA ⊙ A (1 - A), f'(Z) made in `out` when it is free."""
+        # dA ⊙ A (1 - A), f'(Z) made in `out` when it is free
         d = np.subtract(1, A, out=_free(out, A, dA))
         return _times(dA, np.multiply(A, d, out=d), out)
 
@@ -132,7 +132,7 @@ class Tanh(Activation):
         return 1.0 - A * A
 
     def backward(self, Z, A, dA, out=None):
-        """dA ⊙ (1 - A²), f'(Z) made in `out` when it is free."""
+        # dA ⊙ (1 - A²), f'(Z) made in `out` when it is free
         d = np.multiply(A, A, out=_free(out, A, dA))
         return _times(dA, np.subtract(1, d, out=d), out)
 
