@@ -162,11 +162,11 @@ def summary_lines(table, peers, frameworks=()):
     and the cores each framework in `frameworks` used (CPU time / wall time over its timed epochs)."""
     lines = []
     for threads in sorted({r["threads"] for r in table}):
-        cores = [f"{fw} {_range([r[f'{fw}_cpu_per_wall'] for r in table if r['threads'] == threads])}"
-                 for fw in frameworks]
+        cores = {fw: _range([r[f"{fw}_cpu_per_wall"] for r in table if r["threads"] == threads]) for fw in frameworks}
         if cores:
-            lines.append(f"{threads} thread(s): CPU time / wall time of the timed epochs, median (min–max) "
-                         f"over the configs: {'; '.join(cores)}")
+            unread = " (-: no result, or timed epochs too short to read)" if "-" in cores.values() else ""
+            lines.append(f"{threads} thread(s): CPU time / wall time of the timed epochs, median (min–max) over the "
+                         f"configs: {'; '.join(f'{fw} {c}' for fw, c in cores.items())}{unread}")
         sub = [r for r in table if r["threads"] == threads and r["vs_best_peer"] == r["vs_best_peer"]]
         if not sub:
             continue

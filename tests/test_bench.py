@@ -25,10 +25,17 @@ def test_timed_returns_the_result_and_a_non_negative_time():
 def test_cpu_per_wall_is_the_cores_a_fit_kept_busy():
     import time
 
-    idle = measure._epochs(lambda: time.sleep(0.03), 2)  # waiting: next to no CPU
-    busy = measure._epochs(lambda: sum(range(300_000)), 2)  # one thread computing
+    def busy():  # one thread computing for 0.15 s
+        end = time.perf_counter() + 0.15
+        while time.perf_counter() < end:
+            pass
+
+    idle = measure._epochs(lambda: time.sleep(0.15), 2)  # waiting: next to no CPU
+    computing = measure._epochs(busy, 2)
     assert len(idle["fit_s"]) == 2 and idle["cpu_per_wall"] < 0.3
-    assert 0.4 < busy["cpu_per_wall"] < 1.3
+    assert 0.4 < computing["cpu_per_wall"] < 1.3
+    short = measure._epochs(lambda: time.sleep(0.01), 2)  # 0.02 s in all: a tick's lag would rule it
+    assert measure.MIN_CPU_SPAN_S > 0.02 and math.isnan(short["cpu_per_wall"])
 
 
 def test_timed_refuses_a_clock_that_runs_backwards():
@@ -174,8 +181,16 @@ def check_run(stdout, out, frameworks):
     for fw in frameworks:
         assert float(csv_row[f"{fw}_s"]) == pytest.approx(times[fw], rel=1e-3)
         assert float(csv_row[f"{fw}_min"]) <= float(csv_row[f"{fw}_s"]) <= float(csv_row[f"{fw}_max"])
-        assert 0 < float(csv_row[f"{fw}_cpu_per_wall"]) < os.cpu_count() + 0.5  # measured: a process's CPU / wall
-    assert "1 thread(s): CPU time / wall time of the timed epochs" in text
+        span = (float(csv_row[f"{fw}_min"]) + float(csv_row[f"{fw}_max"])) * 3 / 1875  # the 2 fits' wall time
+        cores = float(csv_row[f"{fw}_cpu_per_wall"] or "nan")  # pandas writes NaN as an empty cell
+        if span < 0.9 * measure.MIN_CPU_SPAN_S:
+            assert math.isnan(cores), (fw, span, cores)
+        elif span > 1.1 * measure.MIN_CPU_SPAN_S:
+            assert 0 < cores < os.cpu_count() + 0.5, (fw, span, cores)  # a process's CPU / wall
+    (line,) = [line for line in text.splitlines() if line.startswith("1 thread(s): CPU time / wall time")]
+    unread = [fw for fw in frameworks if not csv_row[f"{fw}_cpu_per_wall"]]
+    assert [fw for fw in frameworks if f"{fw} -" in line] == unread
+    assert ("too short to read" in line) == bool(unread)
     return row, times
 
 
