@@ -127,3 +127,19 @@ def test_keras_validates_on_as_many_examples_a_pass_as_scratchnn(make_cfg):
     model.model.predict = lambda data, **kwargs: passes.append([len(x) for x in data]) or predict(data, **kwargs)
     assert model.predict(data["val"][0]).shape == (n_val, 10)
     assert passes == [[EVAL_BATCH] * (n_val // EVAL_BATCH) + [n_val % EVAL_BATCH]] * 2
+
+
+@pytest.mark.parametrize("n, batch", [(23, 5), (20, 5), (3, 5)])
+def test_keras_batches_are_the_rows_of_the_order_in_batches_the_last_one_partial(n, batch):
+    """_batches gives X[order[i:i + batch]] (and y's) for i = 0, batch, ...: a partial last batch,
+    none when batch divides n, one when n < batch; and X's alone without y."""
+    rng = np.random.default_rng(0)
+    X, y, order = rng.random((n, 4), dtype=np.float32), rng.integers(0, 10, n), rng.permutation(n)
+    starts = range(0, n, batch)
+    got = [(xb.numpy(), yb.numpy()) for xb, yb in keras_twin._batches(keras_twin._tensor(X), keras_twin._tensor(y), batch, order)]
+    assert len(got) == len(starts)
+    for (xb, yb), i in zip(got, starts):
+        np.testing.assert_array_equal(xb, X[order[i:i + batch]])
+        np.testing.assert_array_equal(yb, y[order[i:i + batch]])
+    in_order = [xb.numpy() for xb in keras_twin._batches(keras_twin._tensor(X), None, batch)]
+    _assert_same(in_order, [X[i:i + batch] for i in starts])

@@ -10,8 +10,8 @@ Every initialiser and Dropout gets its own seed, so no global random state is to
 Data path: the training and validation sets become TF tensors once per model (in the untimed
 warm-up, else at the start of fit), sharing the arrays' memory where TensorFlow can take it
 (`_tensor`); each epoch gathers its permutation of the training tensor (one copy, timed, as
-scratchnn gathers its batches in its epoch) and `model.fit` takes it as a tf.data pipeline of
-consecutive batches (`_batches`), so the batches are those the runner's order gives; no data set
+scratchnn gathers its batches in its epoch) into a tensor of batches, which `model.fit` takes as
+a tf.data pipeline (`_batches`), so the batches are those the runner's order gives; no data set
 is converted per epoch. Keras's fit, evaluate and predict are given tf.data pipelines rather than
 arrays: for arrays each call builds and traces its own slicing pipeline (measured: 0.125 s a
 fit call with validation against 0.035 s, 0.07 s an evaluate against 0.023 s). Validation,
@@ -39,9 +39,20 @@ def _tensor(array):
     return tf.constant(array)
 
 
-def _batches(X, y, batch):
-    """Tensors X (and y, unless None) in order, in batches of `batch`, the last one partial."""
-    return tf.data.Dataset.from_tensor_slices(X if y is None else (X, y)).batch(batch)
+def _batches(X, y, batch, order=None):
+    """The rows of tensors X (and y, unless None) in `order` (int64; default: as they are), in
+    batches of `batch`, the last one partial. The rows are gathered once, the full batches as one
+    (S, batch, ...) tensor the pipeline slices a batch at a time. (`.batch` on the examples, which
+    slices them one by one and stacks them, keeps tf.data's threads busy beside the step: measured
+    at 1 thread, 1.04-1.16 cores against 0.97-1.00 this way, in the same wall time.)"""
+    order = np.arange(X.shape[0]) if order is None else order
+    S, r = divmod(len(order), batch)
+
+    def rows(index):
+        return tf.gather(X, index) if y is None else (tf.gather(X, index), tf.gather(y, index))
+
+    full = tf.data.Dataset.from_tensor_slices(rows(order[:S * batch].reshape(S, batch)))
+    return full.concatenate(tf.data.Dataset.from_tensors(rows(order[S * batch:]))) if r else full
 
 
 def _every_shape(n, batch, full_batches=1):
@@ -146,9 +157,7 @@ class Keras(Framework):
         X_test = data["test"][0]
         self.predict(X_test[:_every_shape(len(X_test), EVAL_BATCH)])
         # an epoch's copy once, untimed (measured: without it the first timed epoch costs 0.1-0.2 s more)
-        reverse = tf.constant(np.arange(len(X_t))[::-1])  # int64, as fit's orders are
-        for tensor in (X_t, y_t):
-            tf.gather(tensor, reverse)
+        _batches(X_t, y_t, M, np.arange(len(X_t))[::-1])  # int64, as fit's orders are
         for variable, value in zip(variables, state):
             variable.assign(value)
 
@@ -159,8 +168,7 @@ class Keras(Framework):
         (X_t, y_t, _, _), val = self._tensors(data)
 
         def run_epoch(epoch, order):
-            order = tf.constant(order)
-            batches = _batches(tf.gather(X_t, order), tf.gather(y_t, order), t.batch_size)
+            batches = _batches(X_t, y_t, t.batch_size, order)
             result = self.model.fit(batches, epochs=1, shuffle=False, verbose=0, validation_data=val,
                                     callbacks=[_guard_callback(t.max_loss, epoch)])
             return {k: float(v[-1]) for k, v in result.history.items()}
