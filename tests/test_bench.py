@@ -4,6 +4,7 @@ end-to-end runs in real processes (the tables' arithmetic: test_bench_tables.py)
 import csv
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,19 @@ def test_a_tiny_run_of_every_framework(tmp_path, data_root):
     best = min(PEERS, key=times.get)
     assert row["best peer"] == best
     assert float(row["scratchnn / best peer"]) == pytest.approx(times["scratchnn"] / times[best], abs=5e-4)
+
+
+def test_gather_share_prints_the_floor_and_an_epoch_with_and_without_its_gather(capsys):
+    from benchmarks import gather_share
+
+    out = np.zeros((2, 3))
+    assert gather_share._no_gather(np.ones((5, 3)), np.array([0, 1]), axis=0, out=out, mode="clip") is out
+    assert not out.any()  # the no-op leaves the buffer as it was
+    gather_share.main(["1x16x64", "2x8x100", "--examples", "640", "--repeats", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["1x16x64", "2x8x100"]
+    for line in lines:
+        numbers = [float(v) for v in re.findall(r"\d+\.?\d*(?:e-?\d+)?", line.split(":", 1)[1])]
+        floor, epoch, ratio, bare, bare_ratio = numbers
+        assert min(numbers) > 0
+        assert ratio == pytest.approx(epoch / floor, rel=2e-3, abs=2e-3) and bare_ratio == pytest.approx(bare / floor, rel=2e-3, abs=2e-3)
