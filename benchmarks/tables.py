@@ -162,7 +162,11 @@ def summary_lines(table, peers, frameworks=()):
     and the cores each framework in `frameworks` used (CPU time / wall time over its timed epochs)."""
     lines = []
     for threads in sorted({r["threads"] for r in table}):
-        cores = {fw: _range([r[f"{fw}_cpu_per_wall"] for r in table if r["threads"] == threads]) for fw in frameworks}
+        cores = {}
+        for fw in frameworks:
+            values = [r[f"{fw}_cpu_per_wall"] for r in table if r["threads"] == threads]
+            read = sum(v == v for v in values)
+            cores[fw] = _range(values) + (f" [{read} of {len(values)} configs]" if 0 < read < len(values) else "")
         if cores:
             unread = " (-: no result, or timed epochs too short to read)" if "-" in cores.values() else ""
             lines.append(f"{threads} thread(s): CPU time / wall time of the timed epochs, median (min–max) over the "
