@@ -10,7 +10,6 @@ the two ratios to the floor.
 """
 
 import argparse
-import time
 from unittest import mock
 
 import numpy as np
@@ -18,15 +17,11 @@ from threadpoolctl import threadpool_limits
 
 import scratchnn as sn
 from benchmarks.floor import GemmFloor, batch_sizes
+from benchmarks.measure import timed
 
 
 def _fastest(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timed(fn)[0] for _ in range(repeats))
 
 
 def _no_gather(a, indices, *, axis=None, out=None, mode="raise"):

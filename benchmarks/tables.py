@@ -162,11 +162,7 @@ def summary_lines(table, peers, frameworks=()):
     and the cores each framework in `frameworks` used (CPU time / wall time over its timed epochs)."""
     lines = []
     for threads in sorted({r["threads"] for r in table}):
-        cores = {}
-        for fw in frameworks:
-            values = [r[f"{fw}_cpu_per_wall"] for r in table if r["threads"] == threads]
-            read = sum(v == v for v in values)
-            cores[fw] = _range(values) + (f" [{read} of {len(values)} configs]" if 0 < read < len(values) else "")
+        cores = {fw: _range([r[f"{fw}_cpu_per_wall"] for r in table if r["threads"] == threads]) for fw in frameworks}
         if cores:
             unread = " (-: no result, or timed epochs too short to read)" if "-" in cores.values() else ""
             lines.append(f"{threads} thread(s): CPU time / wall time of the timed epochs, median (min–max) over the "
@@ -191,11 +187,13 @@ def summary_lines(table, peers, frameworks=()):
 
 
 def _range(values):
-    """The measured values' median (min–max), or "-" if none is measured."""
-    values = sorted(v for v in values if v == v)
-    if not values:
+    """The measured values' median (min–max), "[k of n configs]" after it if only k of the n
+    values are measured, or "-" if none is."""
+    measured = sorted(v for v in values if v == v)
+    if not measured:
         return "-"
-    return f"{statistics.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})"
+    partial = f" [{len(measured)} of {len(values)} configs]" if len(measured) < len(values) else ""
+    return f"{statistics.median(measured):.2f} ({measured[0]:.2f}–{measured[-1]:.2f}){partial}"
 
 
 # ---- Keras execution settings -----------------------------------------------------------------
