@@ -88,7 +88,7 @@ class KerasConfig:
     """The Keras twin's execution settings (conf/keras/: `tuned`, the measured fastest, and `default`,
     Keras out of the box)."""
     jit_compile: Any = False  # XLA; "auto" is Keras's default (off on a CPU-only machine)
-    steps_per_execution: int = 64  # training steps per call into the compiled function
+    steps_per_execution: int = 256  # training steps per call into the compiled function (conf/keras/tuned.yaml)
 
 
 @dataclass
