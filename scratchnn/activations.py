@@ -33,6 +33,7 @@ class Activation:
     """
 
     name = ""
+    positive = False  # True when f(z) > 0 for every z (what the categorical cross-entropy needs)
 
     def forward(self, Z, out=None):
         """A = f(Z), column by column.
@@ -100,6 +101,7 @@ class Sigmoid(Activation):
     """f(z) = 1 / (1 + e^-z), computed without overflow for either sign of z."""
 
     name = "sigmoid"
+    positive = True
 
     def forward(self, Z, out=None):
         # 1 / (1 + e^-|z|) for z >= 0 and e^-|z| / (1 + e^-|z|) otherwise, e^-|z| in (0, 1] (never
@@ -188,6 +190,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    positive = True
 
     def forward(self, Z, out=None):
         E = np.exp(np.subtract(Z, Z.max(axis=0, keepdims=True), out=out), out=out)

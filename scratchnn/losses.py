@@ -12,6 +12,9 @@ the last Dense layer carries that activation. With any other output activation t
 general path (backward, then the activation's backward) is used, so no loss is tied to
 one activation.
 
+`check_output(activation)` refuses an output activation the loss cannot be computed on
+(the categorical cross-entropy needs outputs > 0); `Network` calls it when it is built.
+
 `from_labels(y, n_out, dtype)` turns integer labels (M,) into the target matrix Y.
 """
 
@@ -53,6 +56,13 @@ class Loss:
 
     name = ""
     fused_activation = None  # name of the output activation this loss can fuse with
+
+    def check_output(self, activation):
+        """Raise ValueError if the loss cannot be computed on the outputs of `activation`.
+
+        Args:
+            activation: The output layer's `activations.Activation`.
+        """
 
     def forward(self, A, Y):
         """Per-example losses.
@@ -120,6 +130,24 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
     fused_activation = "softmax"
+
+    def check_output(self, activation):
+        """Refuse an output activation that can be <= 0 (linear, relu, tanh, leaky_relu): on such
+        outputs p = a / sum_j a_j leaves [0, 1], so log p_y is clipped (a zero gradient) or NaN.
+
+        Args:
+            activation: The output layer's `activations.Activation`; accepted when its
+                `positive` is True (softmax, sigmoid).
+
+        Raises:
+            ValueError: naming the activation, with the reason.
+        """
+        if not getattr(activation, "positive", False):
+            raise ValueError(
+                f"The categorical cross-entropy takes log(a_y / sum_j a_j), so it needs outputs > 0, "
+                f"but the output activation {activation.name!r} can be <= 0 (the loss is then NaN, or "
+                f"clipped with a zero gradient). Use 'softmax' (or 'sigmoid'), or another loss. "
+                f"Received: activation={activation.name!r}")
 
     def forward(self, A, Y):
         P = A / A.sum(axis=0, keepdims=True)

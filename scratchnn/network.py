@@ -46,6 +46,7 @@ class Network:
             raise ValueError(f"The last layer must be Dense. Received: layers={layers!r}")
         self.layers = list(layers)
         self.loss = losses.get(loss)
+        self.loss.check_output(self.layers[-1].activation)  # e.g. CCE needs outputs > 0
         self.optimizer = optimizers.get(optimizer)
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         n = self.input_dim
