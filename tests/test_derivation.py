@@ -270,27 +270,3 @@ def test_regularisation(setup):
     assert out.mean() == pytest.approx(1.0, abs=0.01) and (out == 0).mean() == pytest.approx(0.25, abs=0.01)
     np.testing.assert_array_equal(drop.backward(np.full_like(A, 3.0)), 3.0 * out)
 
-
-LINK = re.compile(r"\[`([\w.]+)`\]\((\.\./[\w/.]+)\)")
-
-
-def test_doc_links_resolve():
-    """Every [`name`](../path) in the doc names an existing file and, in it, an existing function or class."""
-    links = LINK.findall(DOC.read_text())
-    assert len(links) > 30
-    for name, rel in links:
-        path = (DOC.parent / rel).resolve()
-        assert path.is_file(), f"{rel} does not exist"
-        if name.startswith("scratchnn."):
-            module, _, attrs = name.partition(".")
-            obj = importlib.import_module(module)
-            for part in attrs.split("."):
-                obj = getattr(obj, part, None) or importlib.import_module(f"{obj.__name__}.{part}")
-            assert Path(importlib.import_module(obj.__module__).__file__).resolve() == path, f"{name} is not in {rel}"
-        elif name.startswith("test_"):
-            defined = {n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)}
-            assert name in defined, f"{name} is not defined in {rel}"
-    linked_tests = {name for name, rel in links if rel.endswith("test_derivation.py")}
-    here = {n.name for n in ast.parse(Path(__file__).read_text()).body
-            if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
-    assert here - {"test_doc_links_resolve"} <= linked_tests, "a test of this file is not linked from the doc"
