@@ -70,8 +70,7 @@ def _report(send, message):
 
 def _child(send, lifeline, target, kwargs):
     # Everything the forkserver imported (TensorFlow's millions of objects) is the garbage collector's
-    # to skip: each full collection in the job would walk it all and copy every page it touches
-    # (measured on a 3-job sweep: 0.77 s a job, a third of it in the learning-curve figure).
+    # to skip: each full collection in the job would walk it all and copy every page it touches.
     gc.freeze()
     _watch_supervisor(lifeline)
     _volunteer_for_the_oom_killer()
@@ -90,17 +89,17 @@ def _child(send, lifeline, target, kwargs):
 @contextlib.contextmanager
 def _stdlib_start_method(context):
     """In a joblib (loky) worker the default start method is 'loky', which the forkserver child
-    cannot set up; while the child starts, the default is the forkserver context itself."""
-    default = multiprocessing.context._default_context
-    actual = default._actual_context
-    if actual is None or actual._name in ("fork", "spawn", "forkserver"):
+    cannot set up (it is told the parent's default start method); while the child starts, the
+    default is the forkserver's method (multiprocessing.set_start_method), then 'loky' again."""
+    actual = multiprocessing.get_start_method(allow_none=True)
+    if actual in (None, "fork", "spawn", "forkserver"):
         yield
         return
-    default._actual_context = context
+    multiprocessing.set_start_method(context.get_start_method(), force=True)
     try:
         yield
     finally:
-        default._actual_context = actual
+        multiprocessing.set_start_method(actual, force=True)
 
 
 def supervise(target, kwargs, preload=(), grace_s=60.0):

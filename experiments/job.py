@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import sys
 import threading
 import uuid
@@ -25,14 +24,10 @@ from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PAREN
 from .runner import seeds_of, split_of, summary_line, train_config, view_hint
 from .signals import Interrupted, deferred, handled, leave
 
-MAIN_PID = "SCRATCHNN_MAIN_PID"  # set by the entry point: the process that owns the whole command
-SWEEP_SIZE = "SCRATCHNN_SWEEP_SIZE"  # set by the sweep callback: how many jobs the sweep launches
-SWEPT_KEYS = "SCRATCHNN_SWEPT_KEYS"  # and which keys it varies (a job's run is named by their values)
 
 
-def announce(cfg, name, job_number):
+def announce(name, job_number, total=None):
     """`job i of N: name` at the start of a sweep's job, so a long sweep shows where it is."""
-    total = os.environ.get(SWEEP_SIZE)
     logging.getLogger("scratchnn").info(f"job {job_number + 1}{f' of {total}' if total else ''}: {name}")
 
 
@@ -87,10 +82,10 @@ def objective(cfg, metrics):
     return float(value) if value is not None else math.nan
 
 
-def _leave_if_worker(exc):
+def _leave_if_worker(exc, worker):
     """A worker process (joblib, submitit) ends with the signal's code, so the sweep's main
     process, which forwarded the signal and waits for its workers, can stop."""
-    if os.environ.get(MAIN_PID) not in (None, str(os.getpid())):
+    if worker:
         leave(exc.exit_code)
 
 
@@ -105,10 +100,11 @@ def report(cfg, metrics, *, hint):
         log.info(" | ".join([summary_line(metrics), *view]))
 
 
-def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
+def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=False):
     """The job: returns the objective (NaN for a failed or skipped-without-result config).
     A single run that fails exits 1 with one `error:` line. Only the `first` job of a sweep
-    warns about unverified data files."""
+    warns about unverified data files. `worker`: this process is a launcher's worker, not the
+    sweep's main process (sweep_info.SweepInfo.in_worker)."""
     job_id = uuid.uuid4().hex
     in_main_thread = threading.current_thread() is threading.main_thread()
     with handled() if in_main_thread else contextlib.nullcontext():
@@ -122,7 +118,7 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
         except Interrupted as exc:
             record_job_end(cfg, name, job_id, exc, status="KILLED", placeholder=False)
             write_status(output_dir, "killed", str(exc))
-            _leave_if_worker(exc)
+            _leave_if_worker(exc, worker)
             raise
         except Exception as exc:
             died = isinstance(exc, isolate.JobDied)

@@ -1,11 +1,12 @@
 """Hydra callback for sweeps: prepare the MLflow store once, then count what the sweep did.
 
 Before any job starts, `on_multirun_start` creates the store's schema and the sweep's
-experiment (so parallel jobs never race to migrate an empty sqlite file) and marks KILLED the
+experiment (so parallel jobs never race to migrate an empty sqlite file), tells the jobs the
+sweep's size and swept keys (`sweep_info`), and marks KILLED the
 runs whose heartbeat is older than `mlflow.stale_after_s`: runs of a dead process, never those
 of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints
 one line with how many configs finished, failed, were skipped and were killed, the wall time,
-each framework's total fit time, and how to view the runs. Each job announces itself as `job i of N`.
+each framework's total fit time, and how to view the runs.
 """
 
 import json
@@ -18,8 +19,7 @@ from pathlib import Path
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
-from . import tracking
-from .job import SWEEP_SIZE, SWEPT_KEYS
+from . import sweep_info, tracking
 from .runner import view_hint
 
 STATUSES = ("finished", "failed", "skipped", "killed")
@@ -65,8 +65,8 @@ def sweep_size(config):
 class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs):
         self.started = time.monotonic()
-        os.environ[SWEEP_SIZE] = str(sweep_size(config))  # read by each job (workers inherit them)
-        os.environ[SWEPT_KEYS] = ",".join(swept(config))
+        sweep_info.write(config.hydra.sweep.dir, sweep_info.SweepInfo(
+            size=sweep_size(config), swept_keys=tuple(swept(config)), main_pid=os.getpid()))
         client, self.experiment_id = tracking.connect(config.mlflow)
         stale = tracking.mark_stale(client, self.experiment_id, config.mlflow.stale_after_s)
         if stale:

@@ -16,7 +16,7 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
-from experiments import job  # noqa: E402
+from experiments import job, sweep_info  # noqa: E402
 from experiments.config import CONF_DIR, register_configs  # noqa: E402
 from experiments.signals import Interrupted, handled  # noqa: E402
 
@@ -24,12 +24,11 @@ register_configs()
 SILENT = ("mlflow.", "hydra.", "rerun", "sweep")  # overrides that do not name what is trained
 
 
-def run_name(hydra_cfg, sweeping):
-    """The parent run's name: the values of the swept keys in a sweep (all command-line overrides in a
-    single run), each key by its last part where that is unambiguous: `depth=2,width=64`."""
+def run_name(hydra_cfg, swept_keys=None):
+    """The parent run's name: the values of the `swept_keys` in a sweep (all command-line overrides in a
+    single run: None), each key by its last part where that is unambiguous: `depth=2,width=64`."""
     pairs = [o.lstrip("+").split("=", 1) for o in hydra_cfg.overrides.task if "=" in o]
-    keys = os.environ.get(job.SWEPT_KEYS, "").split(",") if sweeping else None
-    pairs = [(k, v) for k, v in pairs if (k in keys if keys is not None else not k.startswith(SILENT))]
+    pairs = [(k, v) for k, v in pairs if (k in swept_keys if swept_keys is not None else not k.startswith(SILENT))]
     short = [k.rsplit(".", 1)[-1] for k, _ in pairs]
     return ",".join(f"{s if short.count(s) == 1 else k}={v}" for s, (k, v) in zip(short, pairs)) or "default"
 
@@ -39,15 +38,16 @@ def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
-    name = cfg.mlflow.run_name or run_name(hydra_cfg, sweeping)
+    info = sweep_info.read(hydra_cfg.sweep.dir) if sweeping else None
+    swept_keys = (info.swept_keys if info else ()) if sweeping else None
+    name = cfg.mlflow.run_name or run_name(hydra_cfg, swept_keys)
     if sweeping:
-        job.announce(cfg, name, hydra_cfg.job.num)
+        job.announce(name, hydra_cfg.job.num, info and info.size)
     return job.run(cfg, name, hydra_cfg.runtime.output_dir, sweeping=sweeping, searching=searching,
-                   first=not sweeping or hydra_cfg.job.num == 0)
+                   first=not sweeping or hydra_cfg.job.num == 0, worker=bool(info and info.in_worker()))
 
 
 if __name__ == "__main__":
-    os.environ[job.MAIN_PID] = str(os.getpid())
     try:
         with handled():
             main()
