@@ -204,7 +204,6 @@ def test_a_tiny_run_in_real_processes(tmp_path, data_root):
 
 @pytest.mark.slow
 def test_a_tiny_run_of_every_framework(tmp_path, data_root):
-    pytest.importorskip("torch")
     stdout, out = run_bench(tmp_path, data_root)
     row, times = check_run(stdout, out, ALL)
     best = min(PEERS, key=times.get)
