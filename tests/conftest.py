@@ -144,6 +144,26 @@ def make_cfg(store, data_root, request):
 
 
 @pytest.fixture
+def spawn():
+    """harness.start(cmd), with every process group it started killed at teardown, whatever the test did."""
+    import signal
+
+    from harness import start
+
+    started = []
+
+    def go(cmd):
+        started.append(start(cmd))
+        return started[-1]
+
+    yield go
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+@pytest.fixture
 def quiet_warnings():
     import warnings
 

@@ -9,26 +9,10 @@ import subprocess
 import pytest
 
 from harness import (TINY, alive, assert_complete, command, deepest_descendants, new_store, run, running_children, runs,
-                     start, wait_for)
+                     wait_for)
 
 EXPERIMENT = "scratchnn"
 LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
-
-
-@pytest.fixture
-def spawn():
-    """start(), with every process group it started killed at teardown, whatever the test did."""
-    started = []
-
-    def go(cmd):
-        started.append(start(cmd))
-        return started[-1]
-
-    yield go
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 def error_lines(stderr):

@@ -2,7 +2,6 @@
 end to end, Keras's execution settings and its divergence guard, and the registry."""
 
 import re
-import sys
 from types import SimpleNamespace
 
 import numpy as np

@@ -2,13 +2,16 @@
 `handled()` forwards it to its children and waits for those that act on it, at most `grace_s`; a
 child that ignores the signal is neither waited for nor counted as gone."""
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from harness import environment
 from experiments.config import PROJECT_ROOT
+from harness import environment
 
 pytestmark = pytest.mark.e2e
 CHILDREN = {  # each prints "ready" once its SIGTERM disposition is set, then waits for signals
@@ -38,10 +41,17 @@ print("child said:", child.communicate()[0].strip() or "nothing")
 def forwarded(child, grace_s):
     """The driver's report: the SIGTERM it took, whether its child was still alive, what the child printed.
     The bound (120 s) is generous for a grace of a few seconds and far under the 3600 s ones."""
-    done = subprocess.run([sys.executable, "-c", DRIVER, CHILDREN[child], str(grace_s)], cwd=PROJECT_ROOT,
-                          env=environment(), capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.splitlines()
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, CHILDREN[child], str(grace_s)], cwd=PROJECT_ROOT,
+                              env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # its own group: the driver and its child end together
+    try:
+        out, err = driver.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.communicate()
+    assert driver.returncode == 0, err[-2000:]
+    return out.splitlines()
 
 
 def test_a_child_that_acts_on_the_signal_is_waited_for():
