@@ -1,8 +1,8 @@
 """Shared fixtures. Tests never download: SCRATCHNN_OFFLINE=1 is set, and any socket
 connection to an address other than loopback fails the test that makes it.
 
-Markers match the cost: `e2e` (real processes and stores), `slow`, `engines` (SLURM, PostgreSQL);
-every other test is marked `unit` here. A skip is allowed only when its reason starts with one of
+Markers match the cost: `e2e` (real processes and stores; every test using make_cfg), `slow`,
+`engines` (SLURM, PostgreSQL); every other test is marked `unit` here. A skip is allowed only when its reason starts with one of
 ALLOWED_SKIPS; any other skip (a failed import of a required dependency, say) fails the run."""
 
 import ipaddress
@@ -42,7 +42,10 @@ ALLOWED_SKIPS = {
 
 
 def pytest_collection_modifyitems(config, items):
+    """Tests that train through make_cfg (real data, a real store) are e2e; the rest without a cost marker, unit."""
     for item in items:
+        if "make_cfg" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.e2e)
         if not any(item.get_closest_marker(name) for name in COST_MARKERS):
             item.add_marker(pytest.mark.unit)
 

@@ -208,6 +208,7 @@ def check_run(stdout, out, frameworks):
     return row, times
 
 
+@pytest.mark.e2e
 def test_a_tiny_run_in_real_processes(tmp_path, data_root):
     stdout, out = run_bench(tmp_path, data_root, "--frameworks", "scratchnn,gemm")
     row, times = check_run(stdout, out, ["scratchnn", "gemm"])

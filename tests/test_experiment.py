@@ -55,6 +55,7 @@ def test_a_run_logs_one_parent_two_children_with_all_metrics_and_artifacts(make_
         assert C.sum() == 1000 and np.trace(C) / 1000 == pytest.approx(child["metrics.test/acc"], abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_the_view_hint_works_as_printed(tmp_path):
     import shlex
     import subprocess
@@ -176,6 +177,7 @@ def test_any_exception_leaves_no_run_running(make_cfg, monkeypatch):
     assert runs.loc["keras", "tags.failure_reason"] == "MemoryError: out of memory in the Keras child"
 
 
+@pytest.mark.e2e
 def test_command_line_exits_nonzero_with_one_line_reason(data_root, tmp_path):
     import os
     import subprocess

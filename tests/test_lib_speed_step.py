@@ -256,6 +256,7 @@ def test_plain_sgd_updates_w_inside_the_gradient_product_and_forms_dw_only_when_
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_importing_scratchnn_loads_the_blas_it_steps_with_so_a_thread_limit_set_after_covers_it():
     """threadpoolctl limits only the BLAS libraries loaded when the limit is set: scratchnn loads
     SciPy's BLAS (buffers.py) at import, so `threadpool_limits` after `import scratchnn` holds it."""

@@ -167,6 +167,7 @@ def test_running_loss_above_max_loss_counts_as_divergence(mnist):
     assert history["loss"][0] < math.log(10) / 2 and history["accuracy"][0] > 0.5
 
 
+@pytest.mark.e2e
 def test_library_imports_only_numpy_and_scipys_blas():
     import subprocess
     import sys
