@@ -112,18 +112,18 @@ def run_job(job, data):
     return out
 
 
-def _epochs(fit, repeats):
+def _epochs(fit, repeats, *, wall_clock=time.perf_counter, cpu_clock=time.process_time):
     """A first fit (reported apart), over which the peak memory is taken, then `repeats` fits
     timed one by one: {"first_fit_s", "peak_mb", "fit_s", "cpu_per_wall"}. cpu_per_wall: the
     process's CPU time (every thread's) over the wall time of the timed fits, so a framework that
     uses more cores than the threads it was given shows above 1 (and one that waits, below); NaN
     when the timed fits took less than MIN_CPU_SPAN_S in all, too short for the ratio to be true."""
     base = rss_reset()
-    first, _ = timed(fit)
+    first, _ = timed(fit, wall_clock)
     peak = rss_peak() - base
-    wall, cpu = time.perf_counter(), time.process_time()
-    seconds = [timed(fit)[0] for _ in range(repeats)]
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu  # over the same span
+    wall, cpu = wall_clock(), cpu_clock()
+    seconds = [timed(fit, wall_clock)[0] for _ in range(repeats)]
+    wall, cpu = wall_clock() - wall, cpu_clock() - cpu  # over the same span
     return {"first_fit_s": first, "peak_mb": max(0, peak) / 2**20, "fit_s": seconds,
             "cpu_per_wall": cpu / wall if wall >= MIN_CPU_SPAN_S else float("nan")}
 

@@ -20,9 +20,17 @@ from .runs import delta, others
 COLUMNS = ("run_id", "vs", "b", "c", "n_test", "p")
 
 
+def _stored_size(client, run_id):
+    """The size in bytes the store records for the run's predictions file (None if it has none)."""
+    return next((f.file_size for f in client.list_artifacts(run_id) if f.path == names.PREDICTIONS), None)
+
+
 def predictions(client, run_id, cache):
-    """(labels, predicted) of a child run, from `cache/<run_id>/` or downloaded there first."""
+    """(labels, predicted) of a child run, from `cache/<run_id>/` or downloaded there first; a cached
+    file whose size is not the stored one (cut, overwritten) is downloaded again."""
     path = Path(cache) / run_id / names.PREDICTIONS
+    if path.exists() and path.stat().st_size != _stored_size(client, run_id):
+        path.unlink()
     if not path.exists():
         path.parent.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent.parent) as tmp:  # never a half-written cache entry

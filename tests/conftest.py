@@ -1,5 +1,9 @@
 """Shared fixtures. Tests never download: SCRATCHNN_OFFLINE=1 is set, and any socket
-connection to an address other than loopback fails the test that makes it."""
+connection to an address other than loopback fails the test that makes it.
+
+Markers match the cost: `e2e` (real processes and stores; every test using make_cfg), `slow`,
+`engines` (SLURM, PostgreSQL); every other test is marked `unit` here. A skip is allowed only when its reason starts with one of
+ALLOWED_SKIPS; any other skip (a failed import of a required dependency, say) fails the run."""
 
 import ipaddress
 import os
@@ -27,6 +31,59 @@ def _loopback_only(connect):
                 raise AssertionError(f"test tried to reach {address}; only loopback is allowed")
         return connect(self, address)
     return guarded
+
+
+COST_MARKERS = ("e2e", "slow", "engines")
+# reason prefix -> why such a skip is acceptable; nothing the project declares as a dependency is here
+ALLOWED_SKIPS = {
+    "chromium is not installed": "a system package; .ci/run installs it, so CI runs the browser tests",
+    "needs a private mount namespace": "full-disk and read-only faults need unshare -m (root)",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that train through make_cfg (real data, a real store) are e2e; the rest without a cost marker, unit."""
+    for item in items:
+        if "make_cfg" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.e2e)
+        if not any(item.get_closest_marker(name) for name in COST_MARKERS):
+            item.add_marker(pytest.mark.unit)
+
+
+class SkipGuard:
+    """Collects every skip whose reason ALLOWED_SKIPS does not cover and fails the session over them."""
+
+    def __init__(self):
+        self.disallowed = []
+
+    def _check(self, report):
+        if report.skipped and not hasattr(report, "wasxfail"):
+            longrepr = report.longrepr
+            reason = (longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)).removeprefix("Skipped: ")
+            if not any(reason.startswith(prefix) for prefix in ALLOWED_SKIPS):
+                self.disallowed.append(f"{report.nodeid}: {reason}")
+
+    def pytest_collectreport(self, report):
+        self._check(report)
+
+    def pytest_runtest_logreport(self, report):
+        self._check(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        if self.disallowed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.disallowed:
+            terminalreporter.section("skipped without an allowed reason (tests/conftest.py ALLOWED_SKIPS): "
+                                     "the run fails", red=True)
+            for line in self.disallowed:
+                terminalreporter.line(line, red=True)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(SkipGuard(), "scratchnn-skip-guard")
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +144,26 @@ def make_cfg(store, data_root, request):
             return compose("config", overrides=[*SMALL, f"data.dir={data_root}", f"mlflow.tracking_uri={store}",
                                                 f"mlflow.experiment={experiment}", *overrides])
     return make
+
+
+@pytest.fixture
+def spawn():
+    """harness.start(cmd), with every process group it started killed at teardown, whatever the test did."""
+    import signal
+
+    from harness import start
+
+    started = []
+
+    def go(cmd):
+        started.append(start(cmd))
+        return started[-1]
+
+    yield go
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
-"""Helpers for tests that run the real command line in real processes against a real store."""
+"""The test helpers for running the harness and reading stores: the real command line in real
+processes, and what its store holds. A "store" is always an MLflow tracking URI (a string);
+`new_store(folder)` makes an sqlite one. No helper sets MLflow's global tracking URI."""
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -25,15 +30,27 @@ FAST_BEAT = ["mlflow.heartbeat_s=1", "mlflow.stale_after_s=4"]  # a dead process
 
 
 def environment():
+    """os.environ, with SCRATCHNN_DATA_DIR defaulting to ../shared/data beside the project."""
     return {**os.environ, "SCRATCHNN_DATA_DIR": os.environ.get("SCRATCHNN_DATA_DIR",
                                                                str(PROJECT_ROOT.parent / "shared" / "data"))}
 
 
-def store(folder):
-    """A new sqlite store whose tables exist before any process under test opens it."""
-    uri = f"sqlite:///{folder / 'm.db'}"
-    mlflow.MlflowClient(uri).search_experiments(max_results=1)
-    return uri
+def new_store(folder):
+    """The URI of a new sqlite store `folder/m.db` whose tables exist before any process under test
+    opens it: a copy of an empty store made once per MLflow version in `folder`'s parent (pytest's
+    session folder for a tmp_path: creating the schema takes seconds, copying it milliseconds)."""
+    folder = Path(folder)
+    blank = folder.parent / f"blank-store-mlflow-{mlflow.__version__}.db"
+    if not blank.exists():
+        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+            mlflow.MlflowClient(f"sqlite:///{tmp}/m.db").search_experiments(max_results=1)
+            os.replace(f"{tmp}/m.db", blank)  # atomic: a concurrent test process sees all of it or nothing
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(blank, folder / "m.db")
+    return f"sqlite:///{folder / 'm.db'}"
+
+
+store = new_store  # the name the first tests used
 
 
 def command(uri, out, *overrides, sweep=False):
@@ -54,17 +71,20 @@ def run(cmd, timeout=600, **kwargs):
 
 
 def runs(uri, experiment):
-    """All runs of `experiment` (none if it does not exist yet), as a DataFrame."""
+    """All runs of `experiment` in the store `uri` (none if it does not exist yet), as a DataFrame
+    with mlflow.search_runs' columns (run_id, status, tags.*, params.*, metrics.*)."""
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
-    empty = pd.DataFrame(columns=["run_id", "status", "tags.role", "tags.framework", "tags.config_hash"])
-    if found is None:
-        return empty
-    mlflow.set_tracking_uri(uri)
-    df = mlflow.search_runs([found.experiment_id], max_results=10000)
-    if df.empty:
-        return empty
-    for column in ("tags.role", "tags.framework", "tags.failure_reason", "tags.mlflow.parentRunId", "tags.pid"):
+    found_runs = client.search_runs([found.experiment_id], max_results=50000) if found else []
+    rows = [{"run_id": r.info.run_id, "experiment_id": r.info.experiment_id, "status": r.info.status,
+             "start_time": pd.to_datetime(r.info.start_time, unit="ms", utc=True),
+             "end_time": pd.to_datetime(r.info.end_time, unit="ms", utc=True) if r.info.end_time else pd.NaT,
+             **{f"metrics.{k}": v for k, v in r.data.metrics.items()},
+             **{f"params.{k}": v for k, v in r.data.params.items()},
+             **{f"tags.{k}": v for k, v in r.data.tags.items()}} for r in found_runs]
+    df = pd.DataFrame(rows, columns=None if rows else ["run_id", "experiment_id", "status"])
+    for column in ("tags.role", "tags.framework", "tags.failure_reason", "tags.mlflow.parentRunId", "tags.pid",
+                   "tags.config_hash"):
         if column not in df:
             df[column] = None
     return df
@@ -114,6 +134,15 @@ def deepest_descendants(pid, skip=("resource_tracker",)):
     return deepest
 
 
+def alive(pid):
+    """True while process `pid` exists and is not a zombie (ended, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -138,22 +167,23 @@ def healthy(uri):
 
 @contextlib.contextmanager
 def mlflow_server(backend_uri, folder, *options):
-    """`mlflow server` on a free port of 127.0.0.1 over `backend_uri`; yields its URL, stops it after."""
+    """`mlflow server` on a free port of 127.0.0.1 over `backend_uri`; yields its URL, stops it after
+    (its output in folder/server.log)."""
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", backend_uri, *options],
-        cwd=folder, start_new_session=True, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"))
-    try:
-        wait_for(lambda: healthy(uri), timeout=120, what=f"mlflow server on {uri}")
-        yield uri
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    with open(folder / "server.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", backend_uri, *options],
+            cwd=folder, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: healthy(uri), timeout=120, what=f"mlflow server on {uri}")
+            yield uri
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
 
 
 def runs_of(cfg):
-    """Every run of the config's experiment in its store, as mlflow.search_runs gives them."""
-    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
-    return mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
+    """Every run of the config's experiment in its store (see runs)."""
+    return runs(cfg.mlflow.tracking_uri, cfg.mlflow.experiment)

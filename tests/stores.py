@@ -1,16 +1,12 @@
 """Synthetic MLflow stores for the report tests: real sqlite stores in tmp folders, filled through
 MlflowClient with parents and children whose answers are known."""
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 
 from experiments import names
+from harness import new_store as empty_store  # the one way to make a store; its older name here
 
 # config: (depth, width, batch_size, lr) -> seeds: (scratchnn acc, keras acc, scratchnn fit, keras fit)
 CONFIGS = {
@@ -33,18 +29,6 @@ def params(depth=1, width=32, batch=32, lr=0.1, seed=0, activation="relu"):
     values = {"dataset": "mnist", "depth": depth, "width": width, "activation": activation, "batch_size": batch,
               "lr": lr, "optimizer": "sgd", "seed": seed}
     return {names.CONFIG_PARAMS[k]: v for k, v in values.items()}
-
-
-def empty_store(folder):
-    """The URI of a new sqlite store `folder/m.db`: a copy of an empty one made once per MLflow version
-    (creating the schema takes seconds, copying it milliseconds)."""
-    blank = Path(tempfile.gettempdir()) / f"scratchnn-test-store-mlflow-{mlflow.__version__}.db"
-    if not blank.exists():
-        with tempfile.TemporaryDirectory(dir=blank.parent) as tmp:
-            mlflow.MlflowClient(f"sqlite:///{tmp}/m.db").search_experiments()
-            os.replace(f"{tmp}/m.db", blank)  # atomic: a concurrent test session sees all of it or nothing
-    shutil.copyfile(blank, folder / "m.db")
-    return f"sqlite:///{folder / 'm.db'}"
 
 
 def tmp_store(tmp_path, name):

@@ -18,25 +18,37 @@ from benchmarks import bench, floor, measure, plan
 
 
 # ---- timing ------------------------------------------------------------------------------------
-def test_timed_returns_the_result_and_a_non_negative_time():
-    seconds, result = measure.timed(lambda: sum(range(1000)))
-    assert result == 499500 and seconds >= 0
+class FakeClocks:
+    """A wall clock and a CPU clock that move only when a fit runs: `wall` s of wall time a fit,
+    `cores` times that in CPU time."""
+
+    def __init__(self, wall, cores):
+        self.wall, self.cores, self.now, self.cpu = wall, cores, 100.0, 7.0
+
+    def fit(self):
+        self.now += self.wall
+        self.cpu += self.wall * self.cores
+        return "fitted"
 
 
-def test_cpu_per_wall_is_the_cores_a_fit_kept_busy():
-    import time
+def test_timed_returns_the_result_and_the_clocks_difference():
+    ticks = iter([10.0, 12.5])
+    assert measure.timed(lambda: sum(range(1000)), clock=lambda: next(ticks)) == (2.5, 499500)
 
-    def busy():  # one thread computing for 0.15 s
-        end = time.perf_counter() + 0.15
-        while time.perf_counter() < end:
-            pass
 
-    idle = measure._epochs(lambda: time.sleep(0.15), 2)  # waiting: next to no CPU
-    computing = measure._epochs(busy, 2)
-    assert len(idle["fit_s"]) == 2 and idle["cpu_per_wall"] < 0.3
-    assert 0.4 < computing["cpu_per_wall"] < 1.3
-    short = measure._epochs(lambda: time.sleep(0.01), 2)  # 0.02 s in all: a tick's lag would rule it
-    assert measure.MIN_CPU_SPAN_S > 0.02 and math.isnan(short["cpu_per_wall"])
+@pytest.mark.parametrize("wall,cores", [(0.15, 0.05), (0.15, 1.0), (0.2, 1.8)])
+def test_cpu_per_wall_is_the_cpu_time_over_the_wall_time_of_the_timed_fits(wall, cores):
+    clocks = FakeClocks(wall, cores)
+    result = measure._epochs(clocks.fit, 2, wall_clock=lambda: clocks.now, cpu_clock=lambda: clocks.cpu)
+    assert result["first_fit_s"] == pytest.approx(wall) and result["fit_s"] == pytest.approx([wall, wall])
+    assert 2 * wall >= measure.MIN_CPU_SPAN_S and result["cpu_per_wall"] == pytest.approx(cores)
+    assert clocks.now == pytest.approx(100 + 3 * wall)  # the first fit and the two timed ones
+
+
+def test_cpu_per_wall_is_not_read_over_a_span_too_short_for_it():
+    clocks = FakeClocks(0.01, 1.0)  # 0.02 s in all: a scheduler tick's lag would rule the ratio
+    result = measure._epochs(clocks.fit, 2, wall_clock=lambda: clocks.now, cpu_clock=lambda: clocks.cpu)
+    assert measure.MIN_CPU_SPAN_S > 0.02 and math.isnan(result["cpu_per_wall"])
 
 
 def test_timed_refuses_a_clock_that_runs_backwards():
@@ -196,6 +208,7 @@ def check_run(stdout, out, frameworks):
     return row, times
 
 
+@pytest.mark.e2e
 def test_a_tiny_run_in_real_processes(tmp_path, data_root):
     stdout, out = run_bench(tmp_path, data_root, "--frameworks", "scratchnn,gemm")
     row, times = check_run(stdout, out, ["scratchnn", "gemm"])
@@ -204,7 +217,6 @@ def test_a_tiny_run_in_real_processes(tmp_path, data_root):
 
 @pytest.mark.slow
 def test_a_tiny_run_of_every_framework(tmp_path, data_root):
-    pytest.importorskip("torch")
     stdout, out = run_bench(tmp_path, data_root)
     row, times = check_run(stdout, out, ALL)
     best = min(PEERS, key=times.get)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import scratchnn as sn
 from scratchnn import activations, initializers, losses
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "derivation.md"
-tf = pytest.importorskip("tensorflow")
 
 
 def t(x):

@@ -5,46 +5,34 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 
 import pytest
 
-from harness import TINY, assert_complete, command, deepest_descendants, run, running_children, runs, start, store, wait_for
+from harness import (TINY, alive, assert_complete, command, deepest_descendants, new_store, run, running_children, runs,
+                     wait_for)
 
 EXPERIMENT = "scratchnn"
 LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
-
-
-@pytest.fixture
-def spawn():
-    """start(), with every process group it started killed at teardown, whatever the test did."""
-    started = []
-
-    def go(cmd):
-        started.append(start(cmd))
-        return started[-1]
-
-    yield go
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.slow  # two of MLflow's 20 s busy timeouts pass under the lock
 def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_reruns_it(tmp_path, spawn):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     overrides = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=400"]
     process = spawn(command(uri, tmp_path / "out", *overrides))
-    wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
+    live = wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
+    training = int(live["tags.pid"].iloc[0])  # the process that holds the open runs
     locker = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")  # past two of MLflow's 20 s busy timeouts: the failure's own write fails too
-    time.sleep(45)
-    locker.execute("COMMIT")
-    locker.close()
+    locker.execute("BEGIN EXCLUSIVE")  # held until the training process gave up: its failure's own write fails too
+    try:
+        wait_for(lambda: not alive(training), timeout=600, what="the training process to end under the lock")
+    finally:
+        locker.execute("COMMIT")  # its supervisor then ends the runs it left open
+        locker.close()
     out, err = process.communicate(timeout=120)
     assert process.returncode == 1, err[-2000:]
     assert len(error_lines(err)) == 1 and "database is locked" in error_lines(err)[0]
@@ -60,8 +48,9 @@ def test_1_a_locked_store_never_leaves_a_failed_config_finished_and_resume_rerun
     assert "sweep: 1 finished, 0 failed, 0 skipped" in output.stdout
 
 
+@pytest.mark.e2e
 def test_2_sigkill_of_the_command_alone_ends_its_training_runs_killed(tmp_path, spawn):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG))
     wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
     process.kill()  # SIGKILL to the supervising process only: its training child must not train on
@@ -72,9 +61,10 @@ def test_2_sigkill_of_the_command_alone_ends_its_training_runs_killed(tmp_path, 
     assert (df["tags.failure_reason"] == "Interrupted: interrupted by SIGTERM (its supervising process died)").all()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum,to_group,code", [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
 def test_2_a_signal_ends_a_single_run_killed_with_one_line(tmp_path, spawn, signum, to_group, code):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG))
     wait_for(lambda: running_children(uri, EXPERIMENT), process, what="the scratchnn child to run")
     os.killpg(process.pid, signum) if to_group else process.send_signal(signum)
@@ -93,11 +83,12 @@ JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 SUBMITIT = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum,to_group,code,launcher", [(signal.SIGINT, True, 130, JOBLIB),
                                                            (signal.SIGTERM, False, 143, JOBLIB),
                                                            (signal.SIGTERM, False, 143, SUBMITIT)])
 def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code, launcher):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17", *launcher, sweep=True))
     wait_for(lambda: (c := running_children(uri, EXPERIMENT)) is not None and len(c) == 2, process,
              what="two jobs in flight")
@@ -111,8 +102,9 @@ def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, 
     assert process.returncode == code
 
 
+@pytest.mark.e2e
 def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     run(command(uri, tmp_path / "init", *TINY, "model.width=8", sweep=True))  # the store exists before both start
     sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=both"]
     first, second = (spawn(command(uri, tmp_path / name, *sweep, sweep=True)) for name in ("a", "b"))
@@ -125,18 +117,23 @@ def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
     assert finished == 4  # the other four jobs were skipped: finished or running elsewhere
 
 
+def training_process(uri, pid):
+    """A process below `pid` that holds a live run (its pid tag), or None while there is none."""
+    live = running_children(uri, EXPERIMENT)
+    training = set() if live is None else {int(p) for p in live["tags.pid"].dropna()}
+    return next((p for p in deepest_descendants(pid) if p in training), None)
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum,status,why", [
     (signal.SIGKILL, "FAILED", "the training process was killed by SIGKILL"),  # the out-of-memory killer
     (signal.SIGTERM, "KILLED", "interrupted by SIGTERM"),  # earlyoom, systemd-oomd, an admin's kill
 ])
 def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn, signum, status, why):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=40", "data.train_size=5000",
                             "model.width=16,32,48,64", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", sweep=True))
-    live = wait_for(lambda: running_children(uri, EXPERIMENT), process, what="a job in flight")
-    training = {int(p) for p in live["tags.pid"].dropna()}  # the processes that hold the live runs
-    workers = deepest_descendants(process.pid)
-    victim = next((p for p in workers if p in training), workers[0])
+    victim = wait_for(lambda: training_process(uri, process.pid), process, what="a live run's training process")
     os.kill(victim, signum)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
@@ -150,12 +147,16 @@ def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_
     assert (df[df.status == "FINISHED"]["tags.role"] == "parent").sum() == 3
 
 
-def _can_mount():
+@pytest.fixture(scope="session")
+def private_mounts():
+    """Skips (an allowed reason, tests/conftest.py) unless `unshare -m` can mount here (root)."""
     probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True)
-    return probe.returncode == 0
+    if probe.returncode != 0:
+        pytest.skip("needs a private mount namespace (unshare -m, as root) for a full disk or a read-only folder")
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs a private mount namespace (unshare -m, as root) for a full disk")
+@pytest.mark.e2e
+@pytest.mark.usefixtures("private_mounts")
 def test_5_a_full_disk_while_logging_leaves_no_truncated_artifact(tmp_path):
     import mlflow
 
@@ -180,8 +181,9 @@ def test_5_a_full_disk_while_logging_leaves_no_truncated_artifact(tmp_path):
     assert any(path.endswith("model.npz") for path in files)
 
 
+@pytest.mark.e2e
 def test_7_a_bad_seed_in_a_sweep_is_recorded_failed_naming_the_key(tmp_path):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     result = run(command(uri, tmp_path / "out", *TINY, "train.seed=-1,0", sweep=True))
     assert result.returncode == 0 and "sweep: 1 finished, 1 failed, 0 skipped" in result.stdout
     df = runs(uri, EXPERIMENT)
@@ -190,14 +192,16 @@ def test_7_a_bad_seed_in_a_sweep_is_recorded_failed_naming_the_key(tmp_path):
     assert failed["tags.failure_reason"].iloc[0] == "ConfigError: train.seed must be >= 0. Received: train.seed=-1"
 
 
+@pytest.mark.e2e
 def test_8_an_unreachable_server_fails_with_one_line_naming_the_uri(tmp_path):
-    result = run(command("http://127.0.0.1:9", tmp_path / "out", *TINY), timeout=60)
+    result = run(command("http://127.0.0.1:9", tmp_path / "out", *TINY))  # the default, generous bound
     assert result.returncode == 1
     assert error_lines(result.stderr) == [error_lines(result.stderr)[0]]
     assert "http://127.0.0.1:9 did not answer within 20 s" in error_lines(result.stderr)[0]
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs a private mount namespace (unshare -m, as root) for a read-only folder")
+@pytest.mark.e2e
+@pytest.mark.usefixtures("private_mounts")
 def test_8_a_read_only_store_folder_is_named_at_once(tmp_path):
     folder = tmp_path / "store"
     folder.mkdir()
@@ -210,8 +214,9 @@ def test_8_a_read_only_store_folder_is_named_at_once(tmp_path):
                            f"writable: OSError: [Errno 30] Read-only file system")
 
 
+@pytest.mark.e2e
 def test_10_run_name_is_kept_with_other_overrides(tmp_path):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     result = run(command(uri, tmp_path / "out", *TINY, "model.width=16", "mlflow.run_name=mine"))
     assert result.returncode == 0, result.stderr[-2000:]
     df = runs(uri, EXPERIMENT)

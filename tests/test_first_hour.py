@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from harness import TINY
+from scratchnn.datasets import FILES
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["frameworks=[scratchnn]", "train.epochs=1", "data.train_size=500", "data.val_size=100", "data.test_size=200",
-        "train.warmup_steps=0"]
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz"]
+DEMO = [o for o in TINY if o != "train.verbose=false"]  # the demo prints its epochs
 
 
 @pytest.fixture
@@ -44,10 +44,11 @@ def make(project, target, *args, env=None):
 
 
 def demo(project, *args):
-    return make(project, "demo", *TINY, f"mlflow.tracking_uri=sqlite:///{project / 'mlflow.db'}",
+    return make(project, "demo", *DEMO, f"mlflow.tracking_uri=sqlite:///{project / 'mlflow.db'}",
                 f"hydra.run.dir={project / 'out'}", *args)
 
 
+@pytest.mark.e2e
 def test_demo_without_data_says_where_to_put_the_files(clone):
     result = demo(clone)
     assert result.returncode != 0
@@ -57,6 +58,7 @@ def test_demo_without_data_says_where_to_put_the_files(clone):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("where", ["cache", "shared"])
 def test_demo_runs_with_the_files_in_the_cache_or_beside_the_project(clone, data_root, where):
     folder = clone.parent / ("cache/scratchnn/mnist" if where == "cache" else "shared/data/mnist")
@@ -72,12 +74,14 @@ def test_demo_runs_with_the_files_in_the_cache_or_beside_the_project(clone, data
     assert lines[-1] in log  # the run's folder holds its result
 
 
+@pytest.mark.e2e
 def test_the_test_command_runs_in_the_clone(clone, data_root):
     result = make(clone, "test", "tests/test_activations.py", "-q", "-p", "no:cacheprovider",
                   env={"SCRATCHNN_DATA_DIR": str(data_root)})
     assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
 
 
+@pytest.mark.e2e
 def test_help_lists_real_choices_and_describes_every_key():
     from hydra import compose, initialize_config_dir
 

@@ -1,33 +1,26 @@
-"""Initialisers: bounds, mean and variance on large draws, against Keras 3's."""
+"""Initialisers against Keras 3's (the variance formulas and bounds themselves: test_derivation.py,
+test_initialisation_variance)."""
 
+import keras
 import numpy as np
 import pytest
 
 from scratchnn import initializers
 
 SHAPE = (300, 500)  # (fan_out, fan_in) in scratchnn's layout; Keras's kernel is (fan_in, fan_out)
-EXPECTED_VAR = {
-    "glorot_uniform": 2 / 800, "glorot_normal": 2 / 800, "he_uniform": 2 / 500,
-    "he_normal": 2 / 500, "lecun_normal": 1 / 500,
-}
+NAMES = ["glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "lecun_normal"]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_VAR))
+@pytest.mark.parametrize("name", NAMES)
 def test_distribution_matches_keras(name):
-    import keras
-
     ours = initializers.get(name)(SHAPE, np.random.default_rng(0), np.float32)
     theirs = np.asarray(keras.initializers.get(name)(shape=SHAPE[::-1])).T
     assert ours.shape == theirs.shape == SHAPE and ours.dtype == np.float32
     assert np.max(np.abs(ours)) <= np.max(np.abs(theirs)) * 1.01
     assert np.max(np.abs(theirs)) <= np.max(np.abs(ours)) * 1.01
-    for sample in (ours, theirs):
-        assert abs(sample.mean()) < 0.05 * np.sqrt(EXPECTED_VAR[name])
-        assert sample.var() == pytest.approx(EXPECTED_VAR[name], rel=0.02)
-    if name.endswith("uniform"):
-        assert np.max(np.abs(ours)) <= np.sqrt(3 * EXPECTED_VAR[name])
-    else:  # truncated at two pre-truncation standard deviations
-        assert np.max(np.abs(ours)) <= 2 * np.sqrt(EXPECTED_VAR[name]) / initializers.TRUNCATION_STD
+    # 150 000 draws each: the sample variances agree to well within 2% (their standard error is ~0.4%)
+    assert ours.var() == pytest.approx(theirs.var(), rel=0.02)
+    assert abs(ours.mean() - theirs.mean()) < 0.05 * theirs.std()
 
 
 def test_zeros_and_unknown_name():

@@ -51,8 +51,9 @@ def test_categorical_crossentropy_gradient_matches_finite_differences_in_float64
 def test_categorical_crossentropy_matches_keras_on_sigmoid_outputs():
     """Loss and dL/dA against keras.losses.categorical_crossentropy (TensorFlow autodiff), in float64,
     including a column whose true-class probability is clipped at 1e-7 and one clipped at 1 - 1e-7."""
-    keras = pytest.importorskip("keras")
-    tf = pytest.importorskip("tensorflow")
+    import keras
+    import tensorflow as tf
+
     A, Y = sigmoid_outputs(2)
     A[:, 0] = [1e-12, 0.5, 0.5, 0.5]  # class of column 0 set to 0 below: p_0 clipped at epsilon
     A[:, 1] = [1e-12, 1e-12, 0.9, 1e-12]  # class 2: p_2 above 1 - epsilon
@@ -100,7 +101,8 @@ def test_network_with_sigmoid_output_reports_the_keras_loss_of_its_outputs():
     """Same weights, sigmoid outputs: evaluate() gives keras.losses.categorical_crossentropy of the Keras
     model's output array. (A compiled Keras model on the TensorFlow backend reports something else
     here: its sigmoid output carries the logits, and the loss takes a softmax of those instead.)"""
-    keras = pytest.importorskip("keras")
+    import keras
+
     import scratchnn as sn
 
     rng = np.random.default_rng(3)

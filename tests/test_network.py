@@ -156,15 +156,18 @@ def test_running_loss_above_max_loss_counts_as_divergence(mnist):
     net = sn.mlp(784, 1, 128, 10, optimizer=sn.SGD(lr=10), seed=0)
     with pytest.raises(sn.TrainingDiverged, match=r"running mean above max_loss=1000") as info:
         net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)
-    assert info.value.epoch == 1 and info.value.step <= 10 and 1000 < info.value.loss < math.inf  # measured: step 4, 3127
+    assert info.value.epoch == 1 and info.value.step <= 10 and 1000 < info.value.loss < math.inf
     assert net.optimizer.iterations == info.value.step  # stopped after that step, not at the end of the epoch
     # a healthy run is not stopped: every one of the ceil(5000 / 32) = 157 steps, and it learns
     net = sn.mlp(784, 1, 128, 10, optimizer=sn.SGD(lr=0.1), seed=0)
     history = net.fit(X[:5000], y[:5000], epochs=1, verbose=False, max_loss=1000)
     assert net.optimizer.iterations == 157
-    assert history["loss"][0] < 1.0 and history["accuracy"][0] > 0.75  # measured: 0.729 and 0.798
+    # chance on 10 balanced classes is a loss of ln 10 = 2.30 and an accuracy of 0.1: an epoch that
+    # learns halves the one and passes 0.5 in the other
+    assert history["loss"][0] < math.log(10) / 2 and history["accuracy"][0] > 0.5
 
 
+@pytest.mark.e2e
 def test_library_imports_only_numpy_and_scipys_blas():
     import subprocess
     import sys

@@ -87,6 +87,7 @@ def test_default_output_folder_stays_inside_the_reports_root(tmp_path):
     assert all(report.output_folder(name, root).parent == root for name in (".", "..", "", "/etc", "..\\.."))
 
 
+@pytest.mark.e2e
 def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow():
     code = ("import sys, compare.report; print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras', 'torch'}))")

@@ -4,6 +4,7 @@ parity metrics."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.entities import Metric
@@ -49,10 +50,23 @@ def md_table(md, first):
     return [dict(zip(header, row)) for row in body]
 
 
-def test_the_bound_is_the_one_the_runs_are_checked_against():
-    from experiments.parity import PARITY_BOUND  # the writer's (compare itself may import experiments.names only)
+def test_the_report_flags_exactly_what_the_runs_were_checked_to_part(tmp_path):
+    """Deviations 10% either side of the bound: the writer's check (experiments.parity, which compare
+    may not import) finds a step over the bound for one only, and the report flags that one only."""
+    from experiments import parity
 
-    assert runs.PARITY_BOUND == PARITY_BOUND == 1e-5
+    within, beyond = 0.9e-5, 1.1e-5
+    ours = np.array([2.0, 1.5, 1.0])
+    written = parity.compare({"scratchnn": ours, "keras": ours / (1 + within), "torch": ours / (1 + beyond)})
+    assert written["keras"][0] == pytest.approx(within) and written["keras"][1] is None
+    assert written["torch"][0] == pytest.approx(beyond) and written["torch"][1] == 1
+
+    def fill(client, experiment):
+        parent = pair(client, experiment, params(), ("scratchnn", "keras", "torch"), config_id="A")
+        checked(client, parent, **{fw: dev if step is None else (dev, step) for fw, (dev, step) in written.items()})
+
+    r, _ = built(tmp_path, "edges", fill)
+    assert r["parity"].set_index("vs")["parity_flagged"].to_dict() == {"keras": False, "torch": True}
 
 
 def test_within_the_bound_a_column_and_no_flag(tmp_path):
@@ -130,8 +144,13 @@ def test_the_bound_is_an_option(tmp_path, capsys):
     assert "parity: 1 config(s) where torch parts from scratchnn beyond 0.01: width=128, dropout=0 (inf, from step 1)" \
         in out  # 3.1e-3 is within 1e-2; a non-finite deviation never is
     assert r["parity"]["parity_flagged"].tolist() == [False, False, False, True]
-    with pytest.raises(SystemExit):
-        report.main(["--experiment", "loose", "--parity-bound", "0"])
+    uri = f"sqlite:///{tmp_path / 'm.db'}"  # where a regressed check would go next: never the project's mlflow.db
+    with pytest.raises(SystemExit) as exit_:
+        report.main(["--experiment", "loose", "--tracking-uri", uri, "--out", str(tmp_path / "zero"),
+                     "--parity-bound", "0"])
+    assert exit_.value.code == 2  # argparse's usage error, before any store is opened
+    assert "error: --parity-bound must be > 0. Received: --parity-bound=0.0" in capsys.readouterr().err
+    assert not (tmp_path / "zero").exists()
 
 
 def test_without_parity_metrics_no_column(tmp_path):

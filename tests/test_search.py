@@ -3,9 +3,7 @@
 import math
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -13,7 +11,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from experiments.config import PROJECT_ROOT
+from harness import run, start, wait_for
 from hydra_plugins.scratchnn_optuna import _space, _study
 from hydra_plugins.scratchnn_optuna.config import optuna_storage
 
@@ -27,14 +25,8 @@ def search_command(tmp_path, out, *overrides):
             f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}", f"hydra.sweep.dir={tmp_path / out}", *overrides]
 
 
-def environment():
-    data = os.environ.get("SCRATCHNN_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))
-    return {**os.environ, "SCRATCHNN_DATA_DIR": data}
-
-
 def run_search(tmp_path, out, *overrides):
-    result = subprocess.run(search_command(tmp_path, out, *overrides), capture_output=True, text=True,
-                            env=environment(), cwd=PROJECT_ROOT, timeout=300)
+    result = run(search_command(tmp_path, out, *overrides))
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -49,6 +41,7 @@ def counted(all_trials):
     return [t for t in all_trials if t.state.is_finished() and t.number not in interrupted]
 
 
+@pytest.mark.e2e
 def test_a_diverging_trial_fails_and_the_search_completes(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"  # an explicit storage, not the default beside m.db
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize")
@@ -64,6 +57,7 @@ def test_a_diverging_trial_fails_and_the_search_completes(tmp_path):
     assert not (tmp_path / "optuna.db").exists()
 
 
+@pytest.mark.e2e
 def test_a_relaunch_runs_only_the_missing_trials(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # the default: beside the MLflow store m.db
     run_search(tmp_path, "out1", "hydra.sweeper.n_trials=2", "model.width=choice(16,32)")
@@ -76,26 +70,21 @@ def test_a_relaunch_runs_only_the_missing_trials(tmp_path):
     assert all("model.depth" not in t.params for t in after)  # fixed on the command line: not searched
 
 
-def wait_for_running_trial(tmp_path, storage, process):
-    """Return once job #1 has started (so the storage exists) and the storage shows a RUNNING trial."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if (tmp_path / "out1" / "1").is_dir() and any(t.state == TrialState.RUNNING for t in trials(storage)):
-            return
-        time.sleep(0.1)
-    pytest.fail("the search did not reach its second trial within 120 s")
+def second_trial_running(tmp_path, storage):
+    """Job #1 has started (so the storage exists) and the storage shows a RUNNING trial."""
+    return (tmp_path / "out1" / "1").is_dir() and any(t.state == TrialState.RUNNING for t in trials(storage))
 
 
+@pytest.mark.e2e
 def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    process = subprocess.Popen(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3"), cwd=PROJECT_ROOT,
-                               env=environment(), start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = start(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3"))
     try:
-        wait_for_running_trial(tmp_path, storage, process)
+        wait_for(lambda: second_trial_running(tmp_path, storage), process, timeout=240,
+                 what="the search's second trial to run")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        process.communicate()
     killed = [t for t in trials(storage) if t.state == TrialState.RUNNING]
     assert len(killed) == 1
 

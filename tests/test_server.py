@@ -5,6 +5,8 @@ import pytest
 
 from harness import TINY, assert_complete, command, mlflow_server, runs, start
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def server(tmp_path):

@@ -10,16 +10,12 @@ from compare import stats, verdicts
 
 # t quantiles and tails in closed form: df=1 is Cauchy, df=2 has P(T > t) = (1 − t / sqrt(t² + 2)) / 2
 T975_DF1 = math.tan(math.pi * (0.975 - 0.5))  # 12.7062...
-T975_DF2 = 4.302652729911275  # sqrt(2) * q / sqrt(1 - q²) with q = 2 * 0.975 - 1 = 0.95
+# df=2: solving tail_df2(t) = 0.025 gives t = sqrt(2) q / sqrt(1 − q²) with q = 2 · 0.975 − 1 = 0.95
+T975_DF2 = math.sqrt(2) * 0.95 / math.sqrt(1 - 0.95**2)  # 4.3026...
 
 
 def tail_df2(t):
     return (1 - t / math.sqrt(t * t + 2)) / 2
-
-
-def test_t_quantile_of_the_closed_form():
-    q = 0.95
-    assert T975_DF2 == pytest.approx(math.sqrt(2) * q / math.sqrt(1 - q * q))
 
 
 def test_mean_interval_by_hand():

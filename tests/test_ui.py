@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from browser import chromium, needs_chromium, screenshot
-from harness import TINY, command, mlflow_server, run, runs, store
+from harness import TINY, command, mlflow_server, new_store, run, runs
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 WAIT_MS = 20000  # virtual time for the single-page app to fetch and render
 
 
 def test_the_printed_url_opens_the_runs_table_and_a_parent_shows_the_comparison(tmp_path):
-    uri = store(tmp_path)
+    uri = new_store(tmp_path)
     overrides = [o for o in TINY if not o.startswith("frameworks=")]
     result = run(command(uri, tmp_path / "out", *overrides, "frameworks=[scratchnn,torch]", "model.width=16,32",
                          "mlflow.experiment=ui", sweep=True))
