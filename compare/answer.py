@@ -13,6 +13,10 @@ from .grid import describe
 from .runs import value_text
 
 
+def configs(k):
+    return f"{k} config" + ("" if k == 1 else "s")
+
+
 def _tau(tau2, i2, unit):
     if tau2 != tau2:
         return "heterogeneity n/a"
@@ -41,10 +45,10 @@ def lines(grid, kernels, margin_pp):
     for other, a in grid.items():
         d, r, ref = a["delta"], a["ratio"], names.REFERENCE
         spread = "" if d["weights"].startswith("random") else f"; weights: {d['weights']}"
-        out.append(f"{ref} − {other} over {d['k']} configs: Δacc {pp(d['mean'])} pp, 95% CI "
+        out.append(f"{ref} − {other} over {configs(d['k'])}: Δacc {pp(d['mean'])} pp, 95% CI "
                    f"{interval(d['lo'], d['hi'], pp)}, between configs {_tau(d['tau2'], d['i2'], 'pp²')}"
                    f"{spread}: {a['verdict']} (margin ±{margin_pp:g} pp)")
-        out.append(f"time ratio {ref}/{other} (fit time, < 1: {ref} faster) over {r['k']} configs: "
+        out.append(f"time ratio {ref}/{other} (fit time, < 1: {ref} faster) over {configs(r['k'])}: "
                    f"{sig3(_exp(r['mean']))}, 95% CI {interval(_exp(r['lo']), _exp(r['hi']), sig3)}, between configs "
                    f"{_tau(r['tau2'], r['i2'], '(log scale)')}; {describe(kernels.get(other, {}))}")
         out.append(_seeds(a, margin_pp))

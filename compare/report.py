@@ -66,12 +66,20 @@ def run_details(pairs, parent_id, cache, tracking_uri):
     return matrices, histories, notes
 
 
+FOREST_ROWS = 60  # more comparisons than this: the forest plot draws the "where they differ" rows instead
+
+
 def _figures(r, out, margin_pp):
     figures = {}
-    if len(r["comparisons"]) and r["comparisons"]["n"].gt(0).any():
-        shown = r["comparisons"][r["comparisons"]["n"] > 0]
+    shown = r["comparisons"][r["comparisons"]["n"] > 0] if len(r["comparisons"]) else r["comparisons"]
+    if len(shown) > FOREST_ROWS and len(r["where"]):
+        shown = r["where"].dropna(subset=["delta_pp"])
+        labels = [f"{w['key']}={value_text(w['value'])} vs {w['vs']} ({w['configs']} configs)"
+                  for w in shown.to_dict("records")]
+    else:
         configs = shown.merge(r["table"], on=list(verdicts.KEYS), how="left").to_dict("records")
         labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in configs]
+    if len(shown):
         plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
         figures["forest"] = out / "forest_delta_acc.png"
     if r["two_way"]:
@@ -165,11 +173,11 @@ def sections(r, report_hint=None):
                if len(r["comparisons"])
                else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
     parts += [(title, figures[key]) for key, title in (
-        ("forest", "Δacc per config with its 95% CI (shaded: the equivalence margin)"),
+        ("forest", "Δacc with its 95% CI, per config (per swept value beyond "
+                   f"{FOREST_ROWS} comparisons; shaded: the equivalence margin)"),
         ("heatmap", "Time ratio (geometric mean over seeds), width × batch size"),
         ("accuracy", "Test accuracy by each varying setting")) if key in figures]
     parts.append(("Per config (mean ± std over seeds)", display.per_config(r["table"], columns, fws)))
-    parts += [(f"By {axis}", display.by_axis(pivot, axis)) for axis, pivot in r["by_axis"].items()]
     parts += [(f"Time ratio {names.REFERENCE}/{other}, width × batch size", display.two_way(pivot))
               for other, pivot in r["two_way"].items()]
     if r["parent"]:

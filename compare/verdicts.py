@@ -74,9 +74,9 @@ def _rows(pairs, other, margin_pp, tests, found):
     return table.rename_axis(list(KEYS)).reset_index()
 
 
-def comparisons(pairs, tests=None, margin_pp=0.2, multiplicity="bh", found=None):
+def comparisons(pairs, tests=None, margin_pp=0.2, multiplicity="bh", found=None, advice=True):
     """The comparison table (see the module docstring); `tests` is the McNemar table of `mcnemar.tests`,
-    `found` the `spreads(pairs)` when already computed."""
+    `found` the `spreads(pairs)` when already computed; `advice=False` leaves `seeds_80` NaN (simulations)."""
     found = found or spreads(pairs)
     parts = [_rows(pairs, other, margin_pp, tests, found[other]) for other in others(pairs)]
     parts = [p[(p["n"] > 0) | (p["ratio_n"] > 0)] for p in parts]
@@ -90,7 +90,7 @@ def comparisons(pairs, tests=None, margin_pp=0.2, multiplicity="bh", found=None)
     level = stats.ALPHA / max(int(family.sum()), 1) if multiplicity == "holm" else stats.ALPHA
     open_ = (table["verdict"] == stats.INCONCLUSIVE).to_numpy()
     table["seeds_80"] = np.nan
-    if open_.any():
+    if advice and open_.any():
         table.loc[open_, "seeds_80"] = power.seeds(table.loc[open_, "delta_pp"], table.loc[open_, "delta_sd"],
                                                    margin_pp, level)
     return table
