@@ -17,7 +17,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 
 from experiments import names
 
