@@ -3,11 +3,14 @@ significant digits, p-values in scientific notation, parity deviations in scient
 with 2 significant digits (PARITY_FLAG before those at or beyond the bound), config values as set.
 Every function returns plain strings or DataFrames of strings (no index), ready for compare/render.py."""
 
+import math
+
 import pandas as pd
 
 from experiments import names
 
 from . import stats
+from .power import MAX_SEEDS, command
 from .runs import label, value_text
 from .verdicts import KEYS
 
@@ -91,19 +94,25 @@ def per_config(table, columns, frameworks):
     return out
 
 
+SINGLE_MCNEMAR = "one seed: this run's test only"  # beside the McNemar p of an `inconclusive (n=1)` row
+ADJUSTED = {"bh": "BH", "holm": "Holm", "none": "unadjusted"}  # the p-value columns' label per multiplicity
+
+
 def _mcnemar(row):
     if not row["mcnemar_runs"]:
         return "n/a"
     if row["mcnemar_runs"] == 1:
-        return pvalue(row["mcnemar_max"])
+        return pvalue(row["mcnemar_max"]) + (f" ({SINGLE_MCNEMAR})" if row["n"] == 1 else "")
     return f"≤ {pvalue(row['mcnemar_max'])} ({row['mcnemar_below']}/{row['mcnemar_runs']} < {stats.ALPHA:g})"
 
 
-def verdicts(comparisons, table, columns, parity=None):
+def verdicts(comparisons, table, columns, parity=None, multiplicity="bh", blas=None, kernel=None):
     """The verdict table: config, framework compared, seeds, Δacc (REFERENCE − other) with its CI, the
-    Holm-adjusted p-values, McNemar's p (the largest over seeds, and how many are below ALPHA), the
-    verdict, the parity check (when `parity`, the table of tables.parity, has a row) and the time
-    ratio (REFERENCE / other) with its CI."""
+    adjusted p-values, the verdict, the seeds an inconclusive config would need for 80% power, McNemar's p
+    (the largest over seeds, and how many are below ALPHA; for one seed, that run's test only), the parity
+    check (when `parity`, the table of tables.parity, has a row), the time ratio (REFERENCE / other) with
+    its CI, headed by the BLAS `kernel` when given, and `blas` ({config key: BLAS kernels}) as a column
+    when given (the runs used several)."""
     merged = comparisons.merge(table, on=list(KEYS), how="left", suffixes=("", "_config"))
     if parity is not None and len(parity):
         merged = merged.merge(parity, on=[*KEYS, "vs"], how="left")
@@ -113,14 +122,19 @@ def verdicts(comparisons, table, columns, parity=None):
     out["seeds"] = merged["n"].astype(int).astype(str).tolist()
     out["Δacc pp"] = [pp(r["delta_pp"]) for r in rows]
     out["95% CI"] = [interval(r["delta_lo"], r["delta_hi"], pp) for r in rows]
-    out["p diff (Holm)"] = [pvalue(r["p_diff_holm"]) for r in rows]
-    out["p equiv (Holm)"] = [pvalue(r["p_tost_holm"]) for r in rows]
-    out["McNemar p"] = [_mcnemar(r) for r in rows]
+    label = ADJUSTED[multiplicity]
+    out[f"p diff ({label})"] = [pvalue(r["p_diff_adj"]) for r in rows]
+    out[f"p equiv ({label})"] = [pvalue(r["p_tost_adj"]) for r in rows]
     out["verdict"] = ["n/a" if pd.isna(r["verdict"]) else r["verdict"] for r in rows]
+    out["seeds for 80% power"] = ["" if r["verdict"] != stats.INCONCLUSIVE else
+                                  f"> {MAX_SEEDS}" if pd.isna(r["seeds_80"]) else str(int(r["seeds_80"])) for r in rows]
+    out["McNemar p"] = [_mcnemar(r) for r in rows]
     if "parity_seeds" in merged:
         out[PARITY_COLUMN] = [parity_cell(r) for r in rows]
-    out["time ratio"] = [sig3(r["time_ratio"]) for r in rows]
+    out["time ratio" + (f" ({kernel})" if kernel else "")] = [sig3(r["time_ratio"]) for r in rows]
     out["ratio 95% CI"] = [interval(r["ratio_lo"], r["ratio_hi"], sig3) for r in rows]
+    if blas is not None:
+        out["BLAS"] = [blas.get((r["experiment"], r["config_id"]), "not recorded") for r in rows]
     return out
 
 
@@ -178,24 +192,47 @@ def _find(table, best):
     return table[(table["experiment"] == best["experiment"]) & (table["config_id"] == best["config_id"])].iloc[0]
 
 
-def summary_lines(s, table, columns, margin_pp):
-    """The summary, verdict counts and overall time ratios first, as one line per fact."""
+def per_config_advice(o):
+    """The seeds the inconclusive configs of one framework pair would need (one line), or None."""
+    n = o["verdicts"][stats.INCONCLUSIVE]
+    if not n:
+        return None
+    if o["seeds_median"] != o["seeds_median"]:
+        return f"{n} inconclusive: no number up to {MAX_SEEDS} seeds gives 80% power at their spread"
+    median, top = int(math.ceil(o["seeds_median"])), int(o["seeds_max"])
+    beyond = f", {o['unreachable']} beyond {MAX_SEEDS}" if o["unreachable"] else ""
+    return (f"{n} inconclusive: a median of {median} seeds each (up to {top}{beyond}) would give 80% power; "
+            f"run {command(median)}")
+
+
+def seed_counts(s):
+    """`3 per config (0, 1, 2)`, or `1–3 per config (...)` when configs have different numbers of seeds."""
+    low, high = s["seeds_per_config"]
+    values = ", ".join(map(str, s["seeds"])) or "n/a"
+    return f"{low if low == high else f'{low}–{high}'} per config (train.seed={values.replace(' ', '')})"
+
+
+def summary_lines(s, table, columns, margin_pp, multiplicity="bh", spreads=None):
+    """The summary after the grid answer: per-config verdict counts with the seeds advice, the tests'
+    settings and spread, parity, configs and seeds, fixed settings, execution settings, best configs."""
     lines = []
     for other, o in s["overview"].items():
         counts = ", ".join(f"{n} {v}" for v, n in o["verdicts"].items())
-        lines.append(f"{names.REFERENCE} vs {other}: {counts} (of {o['configs']} configs)")
-        lines.append(f"time ratio {names.REFERENCE}/{other} (fit time, < 1: {names.REFERENCE} faster): "
-                     f"{sig3(o['time_ratio'])}, 95% CI {interval(o['ratio_lo'], o['ratio_hi'], sig3)} "
-                     f"over {o['ratio_configs']} configs")
+        lines.append(f"{names.REFERENCE} vs {other} per config: {counts} (of {o['configs']} configs)")
+        advice = per_config_advice(o)
+        lines += [f"{names.REFERENCE} vs {other} per config: {advice}"] if advice else []
     if s["overview"]:
         family = next(iter(s["overview"].values()))["family"]
         lines.append(f"verdicts: equivalence margin ±{margin_pp:g} pp, α = {stats.ALPHA:g}, " +
-                     (f"p-values Holm-adjusted over the {family} comparisons with ≥ 2 seeds (see Method)" if family else
+                     (f"p-values {stats.MULTIPLICITY[multiplicity]} over the {family} comparisons with ≥ 2 seeds"
+                      " (see Method)" if family else
                       "no config has 2 seeds or more: run more seeds for a verdict (see Method)"))
+        for other, found in (spreads or {}).items():
+            lines.append(f"within-config spread vs {other}: Δacc {found['delta'].why}; log time ratio {found['ratio'].why}")
     else:
         lines.append(f"no comparison: no config has {names.REFERENCE} and another framework both finished")
     lines += parity_lines(s, table, columns)
-    lines.append(f"configs: {s['configs']}; seeds: {', '.join(map(str, s['seeds'])) or 'n/a'}; runs: " +
+    lines.append(f"configs: {s['configs']}; seeds: {seed_counts(s)}; runs: " +
                  ", ".join(f"{n} {state}" for state, n in s["runs"].items()) + "; failed runs: " +
                  (", ".join(f"{fw} {n}" for fw, n in s["failed_runs"].items()) or "none"))
     if s["fixed"]:

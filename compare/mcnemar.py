@@ -1,4 +1,5 @@
-"""Exact McNemar tests per paired run, from the frameworks' logged test predictions.
+"""Exact McNemar tests per paired run: from the discordant counts the parent logged at training time
+(names.MCNEMAR_B, _C, _N; no download), else from the frameworks' logged test predictions.
 
 Each child logs names.PREDICTIONS (columns label, predicted, probability; one row per test image,
 in the same order for every framework). They are downloaded once per child run into a cache
@@ -15,7 +16,7 @@ import pandas as pd
 from experiments import names
 
 from . import stats
-from .runs import delta, others
+from .runs import delta, mcnemar_column, others
 
 COLUMNS = ("run_id", "vs", "b", "c", "n_test", "p")
 
@@ -53,16 +54,31 @@ def _test(client, ids, cache):
     return {"b": b, "c": c, "n_test": len(labels), "p": stats.mcnemar_p(b, c)}, None
 
 
+def logged(pairs, other):
+    """The McNemar rows of the runs whose parent logged the counts against `other` (a DataFrame of COLUMNS)."""
+    b, c, n = (mcnemar_column(other, k) for k in (names.MCNEMAR_B, names.MCNEMAR_C, names.MCNEMAR_N))
+    rows = pairs[pairs[delta(other)].notna() & pairs[b].notna() & pairs[c].notna()] if b in pairs else pairs.iloc[:0]
+    return pd.DataFrame({"run_id": rows["run_id"].values, "vs": other, "b": rows[b].astype(int).values,
+                         "c": rows[c].astype(int).values, "n_test": rows[n].astype("Int64").values,
+                         "p": stats.mcnemar_p(rows[b].values, rows[c].values) if len(rows) else []}, columns=list(COLUMNS))
+
+
 def tests(pairs, cache, tracking_uri=None):
     """(table, notes): per run with a Δacc sample and framework pair, b and c (the test images only
-    REFERENCE, or only the other framework, classifies right), the test set size and the exact p-value."""
+    REFERENCE, or only the other framework, classifies right), the test set size and the exact p-value;
+    from the parent's logged counts, downloading the predictions only for runs that lack them."""
     client = mlflow.MlflowClient(tracking_uri)
-    rows, notes = [], []
+    frames, rows, notes = [], [], []
     for other in others(pairs):
-        for row in pairs[pairs[delta(other)].notna()].to_dict("records"):
+        frames.append(logged(pairs, other))
+        done = set(frames[-1]["run_id"])
+        for row in pairs[pairs[delta(other)].notna() & ~pairs["run_id"].isin(done)].to_dict("records"):
             result, note = _test(client, (row[f"{names.REFERENCE}_run"], row[f"{other}_run"]), cache)
             if note:
                 notes.append(f"McNemar {names.REFERENCE} vs {other}, run {row['run_id']}: {note}")
             else:
                 rows.append({"run_id": row["run_id"], "vs": other, **result})
-    return pd.DataFrame(rows, columns=list(COLUMNS)), notes
+    frames.append(pd.DataFrame(rows, columns=list(COLUMNS)))
+    frames = [f for f in frames if len(f)]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+    return table, notes

@@ -108,12 +108,30 @@ def confusion_matrices(matrices, path):
     _save(fig, path)
 
 
+def _final_bars(ax, histories, key):
+    """One epoch: a bar per framework and split (train, validation) with its value written on it."""
+    bars = [(f"{fw}\n{split}", values[-1], colour(fw), hatch) for fw, history in histories.items()
+            for split, series, hatch in (("train", key, ""), ("val", f"val_{key}", "//"))
+            if (values := np.asarray(history.get(series) or [], dtype=float)).size and values[-1] == values[-1]]
+    for x, (text, value, c, hatch) in enumerate(bars):
+        ax.bar(x, value, color=c, hatch=hatch, alpha=0.8, edgecolor="black")
+        ax.annotate(f"{value:.4g}", (x, value), ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.set_xlabel("after epoch 1")
+
+
 def learning_curves(histories, path, title=""):
     """Loss and accuracy per epoch of one run: a colour per framework, train solid and validation
-    dashed, every epoch a marker (a 1-epoch run shows points); an absent or all-NaN series is not drawn."""
+    dashed, every epoch a marker; a 1-epoch run is a bar per framework and split with its value (a
+    lone point says little); an absent or all-NaN series is not drawn."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = max(len(h.get("loss") or []) for h in histories.values())
     for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        if epochs == 1:
+            _final_bars(ax, histories, key)
+            continue
         ax.set_xlim(0.5, epochs + 0.5)
         for fw, history in histories.items():
             for split, series, style in (("train", key, "-"), ("val", f"val_{key}", "--")):
@@ -123,8 +141,6 @@ def learning_curves(histories, path, title=""):
                             label=f"{fw} {split}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
     fig.suptitle(title)

@@ -36,28 +36,35 @@ NUMBER = re.compile(r"^[-+]?(\d[\d.]*(e[-+]?\d+)?)( ± [\d.]+)?$|^n/a$")
 VERDICT = re.compile("|".join(re.escape(v) for v in sorted(COLOURS, key=len, reverse=True)))
 
 
-def method(margin_pp, parity_bound=None):
+def method(margin_pp, parity_bound=None, multiplicity="bh"):
     """The method and its assumptions, in short (docs/statistics.md has the long version); the parity
     check too when `parity_bound` is given (some run was checked)."""
     return [
         f"Unit: a seed. For every config, each seed is one paired run: {names.REFERENCE} and the other framework "
         "trained from that seed and tested on the same test set; Δacc is their accuracy difference in percentage "
         f"points ({names.REFERENCE} − other) and the time ratio their fit times' ratio ({names.REFERENCE} / other).",
-        f"Δacc: mean over seeds with a {stats.LEVEL:.0%} t-interval (n − 1 degrees of freedom). Time ratio: geometric "
-        "mean with the t-interval computed on the log ratios, then exponentiated. Overall time ratio: the same over "
-        "the configs' geometric means (one sample per config).",
+        "Grid answer: a random-effects meta-analysis over configs (DerSimonian–Laird τ², Hartung–Knapp interval on "
+        "k − 1 degrees of freedom) of each config's mean Δacc, weighted by its squared standard error; I² is the "
+        "share of the configs' spread that is between configs. Equivalent when its 90% interval lies within "
+        f"±{margin_pp:g} pp, different when its 95% interval excludes 0. The time ratio likewise, on log ratios. "
+        "\"Where they differ\" is the same per value of each swept key.",
+        "Spread: when Bartlett's test finds the configs' seed-to-seed variances compatible (p ≥ 0.05), one pooled "
+        "variance serves every config, with the degrees of freedom of all of them; else each config its own.",
+        f"Δacc: mean over seeds with a {stats.LEVEL:.0%} t-interval. Time ratio: geometric mean with the t-interval "
+        "computed on the log ratios, then exponentiated.",
         "Tests: a paired t-test of Δacc against 0 (\"p diff\") and TOST, two one-sided t-tests against "
-        f"±{margin_pp:g} pp (\"p equiv\"). Each is Holm-adjusted over all the report's comparisons with ≥ 2 seeds.",
+        f"±{margin_pp:g} pp (\"p equiv\"), each adjusted over the report's comparisons with ≥ 2 seeds by "
+        f"{stats.MULTIPLICITY[multiplicity]}, the two kinds as separate families.",
         f"Verdict at α = {stats.ALPHA:g}: equivalent when p equiv < α (the difference lies within ±{margin_pp:g} pp, "
-        "even if it is not exactly 0); else different when p diff < α; else inconclusive (more seeds would "
-        "tell); one seed gives inconclusive (n=1): no seed-to-seed spread to compare against.",
+        "even if it is not exactly 0); else different when p diff < α; else inconclusive, with the seeds that would "
+        "give 80% power at the observed spread (noncentral t); one seed gives inconclusive (n=1).",
         f"McNemar (per run): the exact binomial test on the test images that exactly one of the two frameworks "
         f"classifies right (b: only {names.REFERENCE}, c: only the other). It asks whether the two trained networks "
         "differ on this test set, for that one seed; it ignores the seed-to-seed variation, so it does not enter "
-        "the verdict.",
+        "the verdict. Beside inconclusive (n=1) it is that one run's test only.",
         "Assumptions: seeds are independent draws; the mean Δacc over seeds is close to normal (t-interval), and "
-        "log time ratios likewise; timings come from one machine under comparable load. With few seeds the "
-        "intervals are wide: that is the honest answer, not a failure.",
+        "log time ratios likewise; configs are a sample of the settings the grid spans; timings come from one "
+        "machine under comparable load and one BLAS kernel (named beside every time ratio).",
     ] + ([] if parity_bound is None else [
         f"Parity (runs with parity=true or auto): before training, every framework starts from {names.REFERENCE}'s "
         "initial weights and takes the same steps on the same batches; \"parity dev\" is the largest relative "

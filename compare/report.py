@@ -1,9 +1,10 @@
 """python -m compare.report --experiment NAME [--experiment NAME2 ...] [--tracking-uri URI] [--out DIR]
-                           [--format md,html,csv] [--run ID] [--margin-pp PP] [--parity-bound DEV]
-                           [--stale-after SECONDS] [--no-log]
+                           [--format md,html,csv] [--run ID] [--margin-pp PP] [--multiplicity bh|holm|none]
+                           [--parity-bound DEV] [--stale-after SECONDS] [--no-log]
 
-Turns experiments' runs into Markdown, a self-contained HTML page and CSV files: per config and
-framework pair, seed-paired statistics and an equivalence verdict (docs/statistics.md), and the
+Turns experiments' runs into Markdown, a self-contained HTML page and CSV files: one answer per
+framework pair over all configs, the same per value of each swept key, per config and framework
+pair seed-paired statistics and an equivalence verdict (docs/statistics.md), and the
 parity check where the runs made one (configs at or beyond --parity-bound flagged). The report
 is logged as a run of its own experiment, `<experiment>-reports`, never among the training runs.
 """
@@ -16,11 +17,10 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 
 from experiments import names
 
-from . import display, mcnemar, plots, render, tables, verdicts
+from . import answer, display, grid, mcnemar, output, plots, render, stats, tables, verdicts
 from .runs import (NUMERIC, PARITY_BOUND, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples,
                    search, value_text)
 
@@ -65,12 +65,20 @@ def run_details(pairs, parent_id, cache, tracking_uri):
     return matrices, histories, notes
 
 
+FOREST_ROWS = 60  # more comparisons than this: the forest plot draws the "where they differ" rows instead
+
+
 def _figures(r, out, margin_pp):
     figures = {}
-    if len(r["comparisons"]) and r["comparisons"]["n"].gt(0).any():
-        shown = r["comparisons"][r["comparisons"]["n"] > 0]
+    shown = r["comparisons"][r["comparisons"]["n"] > 0] if len(r["comparisons"]) else r["comparisons"]
+    if len(shown) > FOREST_ROWS and len(r["where"]):
+        shown = r["where"].dropna(subset=["delta_pp"])
+        labels = [f"{w['key']}={value_text(w['value'])} vs {w['vs']} ({w['configs']} configs)"
+                  for w in shown.to_dict("records")]
+    else:
         configs = shown.merge(r["table"], on=list(verdicts.KEYS), how="left").to_dict("records")
         labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in configs]
+    if len(shown):
         plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
         figures["forest"] = out / "forest_delta_acc.png"
     if r["two_way"]:
@@ -84,18 +92,21 @@ def _figures(r, out, margin_pp):
 
 
 def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2,
-          parity_bound=PARITY_BOUND):
+          parity_bound=PARITY_BOUND, multiplicity="bh"):
     """Compute every table, test and figure (figures written to `out`); returns them in a dict."""
     pairs = load_pairs(search(experiments, tracking_uri), stale_after_s=stale_after_s)
     out.mkdir(parents=True, exist_ok=True)
     tests, notes = mcnemar.tests(pairs, out / CACHE, tracking_uri)
-    comparisons = verdicts.comparisons(pairs, tests, margin_pp)
-    table = tables.per_config(pairs)
+    spreads = verdicts.spreads(pairs)
+    comparisons = verdicts.comparisons(pairs, tests, margin_pp, multiplicity, spreads)
+    table, columns = tables.per_config(pairs), config_columns(pairs)
     by_axis, two_way = tables.pivots(pairs)
     parity = tables.parity(pairs, parity_bound)
     r = {"experiments": list(experiments), "pairs": pairs, "table": table, "tests": tests, "comparisons": comparisons,
-         "by_axis": by_axis, "two_way": two_way, "columns": config_columns(pairs), "margin_pp": margin_pp,
-         "parity": parity, "parity_bound": parity_bound, "per_class": None,
+         "by_axis": by_axis, "two_way": two_way, "columns": columns, "margin_pp": margin_pp,
+         "parity": parity, "parity_bound": parity_bound, "per_class": None, "multiplicity": multiplicity,
+         "spreads": spreads, "grid": grid.overall(comparisons, spreads, margin_pp), "kernels": grid.kernels(pairs),
+         "where": grid.where(comparisons, table, columns, spreads, margin_pp, multiplicity),
          "summary": tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
          "hints": {e: names.view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
     r["figures"] = _figures(r, out, margin_pp)
@@ -116,26 +127,56 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
     return r
 
 
-def summary(r, report_hint=None):
-    """The summary lines, then where to see the runs (and this report) in the MLflow UI."""
-    lines = display.summary_lines(r["summary"], r["table"], r["columns"], r["margin_pp"])
+def summary(r, report_hint=None, *, hints=True):
+    """The grid answer and the summary lines, then (`hints`: on the terminal, never in a report file, as
+    they name the store) where to see the runs (and this report) in the MLflow UI."""
+    lines = answer.lines(r["grid"], r["kernels"], r["margin_pp"])
+    lines += display.summary_lines(r["summary"], r["table"], r["columns"], r["margin_pp"], r["multiplicity"],
+                                   r["spreads"])
+    if not hints:
+        return lines
     lines += [f"training runs of {e} in the MLflow UI: {hint}" for e, hint in r["hints"].items()]
     return lines + ([f"this report in the MLflow UI: {report_hint}"] if report_hint else [])
+
+
+def _kernel_column(r):
+    """{config key: BLAS kernels} when the report's runs used more than one kernel, else None."""
+    if len({k for found in r["kernels"].values() for k in found}) < 2:
+        return None
+    used = r["pairs"].assign(blas=r["pairs"]["blas"].fillna("not recorded"))
+    return used.groupby(list(verdicts.KEYS))["blas"].agg(lambda v: "/".join(sorted(set(v)))).to_dict()
+
+
+def _kernel_label(r):
+    """The BLAS kernel every run used (`openblas 0.3.31 Haswell`), `BLAS not recorded`, or `BLAS: see column`."""
+    found = {k for kernels in r["kernels"].values() for k in kernels}
+    return "BLAS: see column" if len(found) > 1 else next(iter(found), "BLAS not recorded")
+
+
+def write(r, out, formats, report_hint=None):
+    """Write the chosen formats into `out` (compare/output.py); returns the files written (figures excluded)."""
+    return output.write(r, out, formats, sections(r, report_hint))
 
 
 def sections(r, report_hint=None):
     """(title, content) in the order the report shows them; see compare/render.py."""
     columns, fws, figures = r["columns"], r["summary"]["frameworks"], r["figures"]
-    parts = [("Summary", summary(r, report_hint)),
-             ("Verdicts per config", display.verdicts(r["comparisons"], r["table"], columns, r["parity"])
-              if len(r["comparisons"])
-              else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
+    kernel = _kernel_label(r)
+    parts = [("Summary", summary(r, report_hint, hints=False))]
+    if len(r["where"]):
+        parts.append(("Where they differ: the grid answer per value of each swept key",
+                      answer.where(r["where"], r["multiplicity"], kernel)))
+    parts += [("Verdicts per config",
+               display.verdicts(r["comparisons"], r["table"], columns, r["parity"], r["multiplicity"],
+                                _kernel_column(r), kernel)
+               if len(r["comparisons"])
+               else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
     parts += [(title, figures[key]) for key, title in (
-        ("forest", "Δacc per config with its 95% CI (shaded: the equivalence margin)"),
+        ("forest", "Δacc with its 95% CI, per config (per swept value beyond "
+                   f"{FOREST_ROWS} comparisons; shaded: the equivalence margin)"),
         ("heatmap", "Time ratio (geometric mean over seeds), width × batch size"),
         ("accuracy", "Test accuracy by each varying setting")) if key in figures]
     parts.append(("Per config (mean ± std over seeds)", display.per_config(r["table"], columns, fws)))
-    parts += [(f"By {axis}", display.by_axis(pivot, axis)) for axis, pivot in r["by_axis"].items()]
     parts += [(f"Time ratio {names.REFERENCE}/{other}, width × batch size", display.two_way(pivot))
               for other, pivot in r["two_way"].items()]
     if r["parent"]:
@@ -149,60 +190,19 @@ def sections(r, report_hint=None):
         parts.append(("Failed and running runs", display.unfinished(unfinished, columns, fws)))
     if r["notes"]:
         parts.append(("Notes", r["notes"]))
-    return parts + [("Method", render.method(r["margin_pp"], r["parity_bound"] if len(r["parity"]) else None))]
+    return parts + [("Method", render.method(r["margin_pp"], r["parity_bound"] if len(r["parity"]) else None,
+                                             r["multiplicity"]))]
 
 
-def _wide(r):
-    """The per-config table with each comparison's statistics and parity check as columns `<column>_vs_<framework>`."""
-    table = r["table"]
-    for frame in (r["comparisons"], r["parity"]):
-        for other, rows in frame.groupby("vs", sort=False):
-            stats_ = rows.drop(columns="vs").set_index(list(verdicts.KEYS)).add_suffix(f"_vs_{other}")
-            table = table.merge(stats_, left_on=list(verdicts.KEYS), right_index=True, how="left")
-    return table
-
-
-def _csv_tables(r):
-    """{file name: table}; the parity columns only when some run was checked."""
-    checked = len(r["parity"]) > 0
-    compared = r["comparisons"]
-    if checked:
-        compared = compared.merge(r["parity"], on=[*verdicts.KEYS, "vs"], how="left")
-    pairs = r["pairs"] if checked else r["pairs"].drop(columns=[c for c in r["pairs"] if c.startswith("parity_")])
-    files = {"per_config.csv": _wide(r), "verdicts.csv": compared, "summary.csv": _summary_csv(r["summary"]),
-             "runs.csv": pairs, "mcnemar.csv": r["tests"]}
-    files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r["by_axis"].items()})
-    return files
-
-
-def _summary_csv(s):
-    """Per framework compared: verdict counts, the overall time ratio, and the parity checks when there are any."""
-    parity = {other: {"parity_configs_checked": p["checked"], "parity_configs_flagged": len(p["flagged"]),
-                      "parity_dev_max": p["largest"]} for other, p in s["parity"].items()}
-    return pd.DataFrame([{"vs": other, **o["verdicts"], **{k: v for k, v in o.items() if k != "verdicts"},
-                          **parity.get(other, {})} for other, o in s["overview"].items()])
-
-
-def write(r, out, formats, report_hint=None):
-    """Write the chosen formats into `out`; returns the files written (figures excluded)."""
-    title = f"{names.REFERENCE} vs {', '.join(o for o in r['summary']['frameworks'] if o != names.REFERENCE)}: " \
-            f"{', '.join(r['experiments'])}"
-    parts, written = sections(r, report_hint), []
-    if "md" in formats:
-        (out / "report.md").write_text(render.to_markdown(title, parts))
-        written.append(out / "report.md")
-    if "html" in formats:
-        (out / "report.html").write_text(render.to_html(title, parts, {"Verdicts per config": "verdicts"}))
-        written.append(out / "report.html")
-    if "csv" in formats:
-        files = _csv_tables(r)
-        for name, frame in files.items():
-            frame.to_csv(out / name, index=False)
-        for other, pivot in r["two_way"].items():
-            pivot.to_csv(out / f"time_ratio_width_x_batch_{other}.csv")
-            written.append(out / f"time_ratio_width_x_batch_{other}.csv")
-        written += [out / name for name in files]
-    return written
+def written_line(out, files, figures):
+    """`written: <folder>/ (main file: report.html; also ...)`: the folder, its main file, what else is there."""
+    main_file = next((f for f in files if f.name == "report.html"), next((f for f in files if f.name == "report.md"),
+                                                                        files[0] if files else None))
+    others = [f for f in files if f != main_file]
+    csv, text = [f for f in others if f.suffix == ".csv"], [f.name for f in others if f.suffix != ".csv"]
+    rest = text + ([f"{len(csv)} CSV tables"] if csv else []) + ([f"{len(figures)} figures"] if figures else [])
+    head = f"written: {out}{os.sep} (open {main_file.name}" if main_file else f"written: {out}{os.sep} ("
+    return head + (f"; also {', '.join(rest)}" if rest else "") + ")"
 
 
 def output_folder(experiment, root=REPORTS_ROOT):
@@ -235,6 +235,8 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
     parser.add_argument("--margin-pp", type=float, default=0.2, help="equivalence margin for Δacc, percentage points")
+    parser.add_argument("--multiplicity", choices=sorted(stats.MULTIPLICITY), default="bh",
+                        help="per-config p-values: bh (false discovery rate, default), holm (family-wise), none")
     parser.add_argument("--parity-bound", type=float, default=PARITY_BOUND,
                         help="flag a config whose parity check's relative loss deviation is not below this")
     parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S,
@@ -254,7 +256,7 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     mlflow.set_tracking_uri(args.tracking_uri)
     try:
         result = build(experiments, args.tracking_uri, out, run_id=args.run, stale_after_s=args.stale_after,
-                       margin_pp=args.margin_pp, parity_bound=args.parity_bound)
+                       margin_pp=args.margin_pp, parity_bound=args.parity_bound, multiplicity=args.multiplicity)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -263,7 +265,7 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     else:
         files, hint = _logged(result, out, formats, args.tracking_uri)
     print("\n".join(summary(result, hint)))
-    print("written: " + ", ".join(str(f) for f in files + list(result["figures"].values())))
+    print(written_line(out, files, list(result["figures"].values())))
     return 0
 
 
@@ -279,6 +281,7 @@ def _logged(result, out, formats, tracking_uri):
         client.log_param(run_id, "experiments", ",".join(result["experiments"]))
         client.log_param(run_id, "margin_pp", result["margin_pp"])
         client.log_param(run_id, "parity_bound", result["parity_bound"])
+        client.log_param(run_id, "multiplicity", result["multiplicity"])
         for path in files + list(result["figures"].values()):
             client.log_artifact(run_id, str(path))
         status = "FINISHED"

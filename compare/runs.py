@@ -56,6 +56,11 @@ def ratio(other):
     return f"time_ratio_vs_{other}"
 
 
+def mcnemar_column(other, count):
+    """The column of a parent's logged McNemar count (names.MCNEMAR_B, _C or _N) against `other`."""
+    return f"{count}_vs_{other}"
+
+
 def parity_dev(other):
     """The column of the parity check's largest relative per-step loss deviation of `other` from REFERENCE."""
     return f"parity_dev_vs_{other}"
@@ -148,7 +153,8 @@ def _params(parents, children):
 def _config(rows, params):
     """The typed config columns, the other params by key, and config_id."""
     by_param = {param: column for column, param in names.CONFIG_PARAMS.items()}
-    for key in (k for k in params.columns if k in by_param or "." in k):  # top-level switches are no config
+    keys = (k for k in params.columns if (k in by_param or "." in k) and k not in names.MACHINE_PARAMS)
+    for key in keys:  # top-level switches are no config, and where files are on one machine is none either
         column = by_param.get(key, key)
         rows[column] = _cast(params[key], column) if key in by_param else params[key].values
     for column in names.CONFIG_PARAMS:
@@ -192,6 +198,7 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
     _config(rows, params)
     _children(rows, children)
     _parity(rows, parents, params)
+    _logged_pairing(rows, parents)
     statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in frameworks(rows)]
     failed = functools.reduce(operator.or_, [s.map(is_failure) for s in statuses])
     running = functools.reduce(operator.or_, [s.isin(LIVE) for s in statuses])
@@ -202,6 +209,18 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
         rows[delta(other)] = np.where(ok, 100 * (reference[0] - rows[f"{other}_acc"]), np.nan)
         rows[ratio(other)] = np.where(ok, reference[1] / rows[f"{other}_fit_s"], np.nan)
     return _ordered(rows)
+
+
+def _logged_pairing(rows, parents):
+    """Each parent's McNemar counts per framework compared (NaN for runs from before they were logged),
+    and its BLAS library as one text (`openblas 0.3.31 Haswell`), NaN when not recorded."""
+    for other in others(rows):
+        for count in (names.MCNEMAR_B, names.MCNEMAR_C, names.MCNEMAR_N):
+            key = f"metrics.{names.versus(other, count)}"
+            rows[mcnemar_column(other, count)] = parents[key].values.astype(float) if key in parents else np.nan
+    found = [parents[tag(t)] if tag(t) in parents else pd.Series(np.nan, index=parents.index) for t in names.BLAS_TAGS]
+    text = pd.concat(found, axis=1).apply(lambda r: " ".join(r.dropna().astype(str)) or np.nan, axis=1)
+    rows["blas"] = text.values if len(parents) else np.nan
 
 
 def _parity(rows, parents, params):

@@ -9,6 +9,8 @@ cannot be computed (too few samples), never raising on small inputs:
 - `tost_p`: two one-sided t-tests against ±margin (equivalence), the larger of the two p-values;
 - `mcnemar_p`: exact McNemar test (binomial on the discordant pairs) of two classifiers on one test set;
 - `holm`: Holm's step-down adjustment of a family of p-values;
+- `adjust`: a family's p-values adjusted by MULTIPLICITY `bh` (Benjamini–Hochberg), `holm` or `none`;
+- `t_tests`: vectorised interval, paired test and TOST from (n, mean, standard error, degrees of freedom);
 - `verdict`: `equivalent`, `different`, `inconclusive` or `inconclusive (n=1)`.
 """
 
@@ -21,6 +23,8 @@ LEVEL = 0.95  # confidence level of every interval
 ALPHA = 0.05  # significance level of every test (after Holm's adjustment)
 EQUIVALENT, DIFFERENT, INCONCLUSIVE, SINGLE = "equivalent", "different", "inconclusive", "inconclusive (n=1)"
 VERDICTS = (EQUIVALENT, DIFFERENT, INCONCLUSIVE, SINGLE)
+MULTIPLICITY = {"bh": "Benjamini–Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)",
+                "none": "unadjusted"}
 
 
 def _clean(values):
@@ -96,10 +100,11 @@ def discordant(labels, first, second):
 
 def mcnemar_p(b, c):
     """Exact two-sided McNemar p-value: under H0 (equal error rates) the b of the b + c discordant
-    pairs are Binomial(b + c, 1/2); no discordant pair gives 1."""
-    if b + c == 0:
-        return 1.0
-    return float(stats.binomtest(int(b), int(b + c), 0.5).pvalue)
+    pairs are Binomial(b + c, 1/2); no discordant pair gives 1. Scalars or arrays (then an array)."""
+    b, c = np.asarray(b, dtype=float), np.asarray(c, dtype=float)
+    p = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), b + c, 0.5))
+    p = np.where(b + c == 0, 1.0, p)
+    return float(p) if p.ndim == 0 else p
 
 
 def holm(pvalues):
@@ -113,6 +118,41 @@ def holm(pvalues):
         running = max(running, min(1.0, (m - rank) * p[index]))
         adjusted[index] = running
     return adjusted
+
+
+def adjust(pvalues, method="bh"):
+    """`pvalues` adjusted as a family by `method` (a MULTIPLICITY key), in the input order; NaN entries are
+    left out of the family and stay NaN."""
+    if method not in MULTIPLICITY:
+        raise ValueError(f"multiplicity must be one of {sorted(MULTIPLICITY)}. Received: multiplicity={method!r}")
+    p = np.asarray(pvalues, dtype=float)
+    if method == "holm":
+        return holm(p)
+    adjusted = p.copy()
+    finite = np.isfinite(p)
+    if method == "bh" and finite.any():
+        adjusted[finite] = stats.false_discovery_control(p[finite], method="bh")
+    return adjusted
+
+
+def _t_ratio(gap, se):
+    """gap / se, with an exact zero spread giving ±inf (0 when the gap is 0 too)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap == 0, 0.0, gap / se)
+
+
+def t_tests(n, mean, se, df, margin, level=LEVEL):
+    """Vectorised over configs: (low, high, p_diff, p_tost) of means with standard errors `se` on `df`
+    degrees of freedom (n − 1 per config, or a pooled df): the two-sided t-interval, the paired t-test
+    against 0 and the TOST p-value against ±margin. NaN where n < 1 or the error is unknown."""
+    mean, se, df = (np.asarray(a, dtype=float) for a in (mean, se, df))
+    ok = (np.asarray(n) >= 1) & np.isfinite(se) & (df >= 1)
+    df_ = np.where(ok, df, 1.0)
+    half = stats.t.ppf(0.5 + level / 2, df_) * se
+    p_diff = np.minimum(1.0, 2 * stats.t.sf(np.abs(_t_ratio(mean, se)), df_))
+    p_tost = np.maximum(stats.t.sf(_t_ratio(mean + margin, se), df_), stats.t.cdf(_t_ratio(mean - margin, se), df_))
+    nan = np.full(mean.shape, math.nan)
+    return tuple(np.where(ok, v, nan) for v in (mean - half, mean + half, p_diff, p_tost))
 
 
 def verdict(n, p_equivalent, p_different, alpha=ALPHA):

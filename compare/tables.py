@@ -130,6 +130,7 @@ def summary(pairs, table, overview, *, parity_=None, bound=PARITY_BOUND):
         "fixed": _fixed(pairs),
         "settings": settings(pairs),
         "seeds": sorted(pairs["seed"].dropna().astype(int).unique().tolist()),
+        "seeds_per_config": (int(table["seeds"].min()), int(table["seeds"].max())) if len(table) else (0, 0),
         "failed_runs": {fw: int(pairs[f"{fw}_status"].map(is_failure).sum()) for fw in frameworks(pairs)},
         "runs": {state: int((pairs["state"] == state).sum()) for state in ("finished", "failed", "running")},
     }

@@ -28,6 +28,7 @@ CONFIG_HASH, CONFIG_ID = "config_hash", "config_id"  # sha256 of the config with
 FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
 HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
 RUN_NAME, NOTE = "mlflow.runName", "mlflow.note.content"  # NOTE: the run's description in the UI
+BLAS_TAGS = ("blas.internal_api", "blas.version", "blas.architecture")  # NumPy's BLAS (threadpoolctl), every run
 EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # a training experiment
 
 # child metrics: per epoch (step = epoch index), under the history keys every framework's fit returns
@@ -42,6 +43,9 @@ FINAL_METRICS = (TEST_LOSS, TEST_ACC, FIT_TIME, WARMUP_TIME, PREDICT_TIME)
 ACC_DELTA_PP, TIME_RATIO = "acc_delta_pp", "time_ratio"
 PARITY_DEV, PARITY_STEP = "max_rel_loss_dev", "first_step_over_bound"
 PARITY_BOUND = 1e-5  # the largest relative per-step loss deviation parity accepts
+# McNemar's discordant counts on the parent, per framework compared (versus(other, ...)): test images only
+# REFERENCE classifies right (b), only the other one does (c), and the test set's size
+MCNEMAR_B, MCNEMAR_C, MCNEMAR_N = "mcnemar_b", "mcnemar_c", "mcnemar_n"
 
 
 def of(framework, metric):
@@ -62,6 +66,7 @@ def parity(other, metric):
 # params: the flattened config (`model.depth`, ...), plus these
 OPTIMIZER_NAME = "optimizer.name"  # sgd, momentum, nesterov, rmsprop or adam
 GUARD_EVERY = "divergence_check_every"  # on a child: the divergence guard sees the loss every this many steps
+MACHINE_PARAMS = ("data.dir", "mlflow.tracking_uri")  # where things are on one machine: never in a report
 CONFIG_PARAMS = {  # report column -> param
     "dataset": "data.name", "depth": "model.depth", "width": "model.width", "activation": "model.activation",
     "batch_size": "train.batch_size", "lr": "optimizer.lr", "optimizer": OPTIMIZER_NAME,

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 import scratchnn as sn
 from scratchnn import datasets
 
-from . import artifacts, data_cache, frameworks, names, parity, tracking
+from . import artifacts, blas, data_cache, frameworks, names, pairing, parity, tracking
 from .config import optimizer_label, parity_on, validate
 from .lifecycle import Recorder, reason
 
@@ -70,6 +70,7 @@ class Job:
     params: dict
     recorder: Recorder
     warn_data: bool = True
+    predicted: dict = field(default_factory=dict)  # {framework: predicted test classes}, for pairing.metrics
 
 
 def _epoch_logger(job, run_id, framework):
@@ -109,6 +110,7 @@ def _run_child(job, parent_id, model):
         job.recorder.log_params(run_id, {**job.params, **model.params()})
         history, probabilities, metrics = _timed(job, model, _epoch_logger(job, run_id, model.name))
         job.recorder.log_metrics(run_id, metrics)
+        job.predicted[model.name] = probabilities.argmax(axis=1)
         with tempfile.TemporaryDirectory() as tmp:
             artifacts.save_predictions(Path(tmp), job.data["test"][1], probabilities)
             model.save(Path(tmp) / model.model_file)
@@ -165,7 +167,7 @@ def _train_under(job, parent_id, name):
             except sn.TrainingDiverged as exc:
                 failures[fw] = reason(exc)
     metrics = parent_metrics(results)
-    recorder.log_metrics(parent_id, metrics)
+    recorder.log_metrics(parent_id, {**metrics, **pairing.metrics(job.data["test"][1], job.predicted)})
     recorder.set_tags(parent_id, {names.NOTE: summary_line(metrics)})
     if results:
         with tempfile.TemporaryDirectory() as tmp:
@@ -189,7 +191,8 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
     validate(cfg)
     config_hash, config_id = tracking.config_hashes(cfg)
     client, experiment_id = tracking.connect(cfg.mlflow)
-    tags = {names.CONFIG_HASH: config_hash, names.CONFIG_ID: config_id, names.JOB: job_id, **tracking.environment_tags()}
+    tags = {names.CONFIG_HASH: config_hash, names.CONFIG_ID: config_id, names.JOB: job_id, **tracking.environment_tags(),
+            **blas.tags()}
     with Recorder(client, experiment_id, tags, cfg.mlflow.heartbeat_s) as recorder:
         done = tracking.complete_parent(client, experiment_id, config_hash) if skip_finished else None
         if done is not None:

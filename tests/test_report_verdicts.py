@@ -31,29 +31,41 @@ def test_known_verdicts_and_mcnemar(verdict_report):
     wide = table.loc["wide"]
     assert wide["delta_lo"] < 0 < wide["delta_hi"] and wide["delta_hi"] - wide["delta_lo"] > 2 * 0.2
     assert table.loc["single", "n"] == 1 and np.isnan(table.loc["single", "delta_lo"])
-    # Holm over the three comparisons with 3 seeds, each family on its own
-    assert table["p_diff_holm"].notna().sum() == 3 and table.loc["gap", "p_diff_holm"] >= table.loc["gap", "p_diff"]
+    # BH over the three comparisons with 3 seeds, each family on its own; spreads 0.01 to 0.5 pp: not pooled
+    assert table["p_diff_adj"].notna().sum() == 3 and table.loc["gap", "p_diff_adj"] == pytest.approx(
+        min(1, 3 / 1 * table.loc["gap", "p_diff"]))  # the smallest of three p-values, times m / rank
+    assert not r["spreads"]["keras"]["delta"].pooled and "Bartlett" in r["spreads"]["keras"]["delta"].why
+    assert table.loc["wide", "seeds_80"] > 3 and np.isnan(table.loc["gap", "seeds_80"])  # advice where inconclusive
 
 
 def test_time_ratio_intervals_and_overview(verdict_report):
+    """The three 3-seed configs have the same log-ratio spread: pooled, 6 degrees of freedom."""
     r, _, _ = verdict_report
     gap = r["comparisons"].set_index("config_id").loc["gap"]
-    expected = stats.ratio_interval([1.0 / 2, 1.1 / 2, 1.2 / 2])
-    assert (gap["time_ratio"], gap["ratio_lo"], gap["ratio_hi"]) == pytest.approx(expected[:3])
+    logs = np.log([1.0 / 2, 1.1 / 2, 1.2 / 2])
+    half = stats.stats.t.ppf(0.975, 6) * logs.std(ddof=1) / np.sqrt(3)  # pooled variance = each config's own
+    assert (gap["time_ratio"], gap["ratio_lo"], gap["ratio_hi"]) == pytest.approx(
+        (np.exp(logs.mean()), np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
+    assert r["spreads"]["keras"]["ratio"].pooled and r["spreads"]["keras"]["ratio"].df == 6
     overview = r["summary"]["overview"]["keras"]
     assert overview["verdicts"] == {stats.EQUIVALENT: 1, stats.DIFFERENT: 1, stats.INCONCLUSIVE: 1, stats.SINGLE: 1}
-    assert overview["ratio_lo"] < overview["time_ratio"] < overview["ratio_hi"] and overview["family"] == 3
+    assert overview["family"] == 3
+    answer = r["grid"]["keras"]
+    assert answer["ratio"]["lo"] < answer["ratio"]["mean"] < answer["ratio"]["hi"] and answer["ratio"]["k"] == 4
 
 
 def test_summary_leads_with_verdicts_and_csv_has_the_same(verdict_report):
     r, out, _ = verdict_report
     lines = report.summary(r)
-    assert lines[0] == "scratchnn vs keras: 1 equivalent, 1 different, 1 inconclusive, 1 inconclusive (n=1) (of 4 configs)"
-    assert lines[1].startswith("time ratio scratchnn/keras (fit time, < 1: scratchnn faster): 0.")
-    assert "95% CI [" in lines[1] and "Holm" in lines[2]
+    assert lines[0].startswith("scratchnn − keras over 4 configs: Δacc +0.56 pp, 95% CI [") and "inconclusive" in lines[0]
+    assert lines[1].startswith("time ratio scratchnn/keras (fit time, < 1: scratchnn faster) over 4 configs: 0.")
+    assert lines[1].endswith("BLAS not recorded") and lines[2].startswith("seeds: ")
+    assert lines[3] == ("scratchnn vs keras per config: 1 equivalent, 1 different, 1 inconclusive, "
+                        "1 inconclusive (n=1) (of 4 configs)")
+    assert "Benjamini–Hochberg" in lines[5] and "seeds: 1–3 per config (train.seed=0,1,2)" in lines[7]
     summary = (out / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("vs,equivalent,different,inconclusive,inconclusive (n=1),configs,time_ratio,ratio_lo")
-    assert summary[1].startswith("keras,1,1,1,1,4,")
+    assert summary[0].startswith("vs,equivalent,different,inconclusive,inconclusive (n=1),configs,grid_verdict,delta_pp")
+    assert summary[1].startswith("keras,1,1,1,1,4,inconclusive,0.5")
     per_config = (out / "per_config.csv").read_text()
     assert "verdict_vs_keras" in per_config.splitlines()[0] and "inconclusive (n=1)" in per_config
 
@@ -65,7 +77,9 @@ def test_markdown_verdict_table_has_epochs_and_formatted_numbers(verdict_report)
     assert [c.strip() for c in header.strip("|").split("|")][:4] == ["width", "epochs", "vs", "seeds"]
     gap = next(line for line in md.splitlines() if line.startswith("| 64 ") and "different" in line)
     assert "+2.00" in gap and "e-" in gap  # Δacc with 2 decimals, p-values in scientific notation
-    assert "Holm" in md and "## Method" in md and "![" in md
+    assert "p diff (BH)" in header and "## Method" in md and "![" in md
+    single = next(line for line in md.splitlines() if line.startswith("| 128 "))
+    assert "inconclusive (n=1)" in single and "(one seed: this run's test only)" in single
 
 
 def test_margin_changes_the_verdict(verdict_report, tmp_path):
