@@ -12,7 +12,7 @@ import numpy as np
 from . import layers as layers_mod
 from . import inputs, losses, optimizers, saving
 from .inputs import positive_int as _positive_int
-from .training import TrainingDiverged, _Trainer, progress as _progress  # noqa: F401 (TrainingDiverged: public here)
+from .training import Epoch, Trainer, TrainingDiverged, progress as _progress  # noqa: F401 (TrainingDiverged: public here)
 
 
 class Network:
@@ -53,7 +53,7 @@ class Network:
             n = layer.build(n, self.rng, self.dtype)
         self.n_out = n
         self.fused = self.loss.fused_activation == self.layers[-1].activation.name
-        self._trainer_ = None  # training._Trainer, made by the first training step
+        self._trainer_ = None  # training.Trainer, made by the first training step
 
     # ---- forward and backward ------------------------------------------------------------
     def forward(self, A, training=False):
@@ -128,7 +128,8 @@ class Network:
             shuffle: True to draw a new order every epoch from the network's Generator, False to
                 keep the order of X, or a `np.random.Generator` of its own (so that another model
                 can be given the same order).
-            verbose: Whether to show a progress bar over epochs (tqdm).
+            verbose: Whether to show progress: a bar over epochs if tqdm is installed, else one
+                line per epoch on stdout.
             on_epoch_end: None, or a callable `on_epoch_end(epoch, logs)` called after every epoch,
                 epoch counted from 0 and logs the dict of that epoch's figures.
             max_loss: None, or a float: a running mean of the epoch's loss above it raises
@@ -152,36 +153,36 @@ class Network:
         for epoch in bar:
             start = time.perf_counter()
             order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
-            # S = ceil(N / M) steps (S2), each _train_step's work, fused: see training._Trainer
-            loss, accuracy = self._trainer.epoch(X, y, order, M, epoch + 1, max_loss)
+            # S = ceil(N / M) steps (S2), each as _train_step: see training.Trainer and scratchnn.step
+            loss, accuracy = self._trainer.epoch(Epoch(X, y, order, M, number=epoch + 1, max_loss=max_loss))
             logs = {"loss": loss, "accuracy": accuracy}
             if validation_data is not None:
                 logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
             logs["epoch_time"] = time.perf_counter() - start  # from the permutation to the end of validation
             for key, values in history.items():
                 values.append(logs.get(key, float("nan")))
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            bar.report(epoch, logs)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, logs)
         return history
 
     @property
     def _trainer(self):
-        """The fused training step and epoch (training._Trainer), made on first use."""
+        """The training step and epoch (training.Trainer), made on first use."""
         if self._trainer_ is None:
-            self._trainer_ = _Trainer(self)
+            self._trainer_ = Trainer(self)
         return self._trainer_
 
     def _train_step(self, Xb, Yb, epoch=0, step=0):
         """`forward`, `cost`, `backward` and `optimizer.step` on one batch, computed in place by
-        training._Trainer; returns (A^L, the cost before the update).
+        scratchnn.step (training.Trainer); returns (A^L, the cost before the update).
 
         Args:
             Xb: Inputs, shape (M, n^0), C-contiguous in the network's dtype.
             Yb: The target matrix, shape (n^L, M).
             epoch, step: Where the step is, for TrainingDiverged.
         """
-        return self._trainer.step(Xb, np.ascontiguousarray(Yb), epoch, step)
+        return self._trainer.step(Xb, np.ascontiguousarray(Yb), (epoch, step))
 
     def train_on_batch(self, X, y):
         """One step on one batch, as keras.Model.train_on_batch.
