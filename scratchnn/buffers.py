@@ -4,8 +4,8 @@ calls that compute its matrix products in place.
 `Plan` holds every buffer of a step on a batch of M examples; `DenseStep` one Dense layer's
 share of them. The products go through BLAS's gemm, C <- beta C + alpha op(A) op(B), by SciPy's
 wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays: an (n^l, M) array in
-C order is its (M, n^l) transpose in Fortran order, so C = A B is computed as C^T = B^T A^T into
-C's own memory (`gemm_call`). gemm's beta = 1 lets one call add a product to an array: the bias
+C order is its (M, n^l) transpose in Fortran order, so Z = W A is computed as Z^T = A^T W^T into
+Z's own memory (`gemm_call` binds gemm's arguments by name). gemm's beta = 1 lets one call add a product to an array: the bias
 already in Z (F3), or W itself for the SGD update (S1 with BP3.2), which NumPy's matmul cannot.
 Every product of the step goes through this one BLAS, SciPy's: two OpenBLAS builds (NumPy's and
 SciPy's) used in turn with more than one thread each keep their thread pools spinning against each
@@ -34,17 +34,14 @@ def operand(A, transpose=False):
     return A.T, int(not transpose)
 
 
-def gemm_call(gemm, *, A, B, C, alpha=1.0, beta=0.0):
-    """A call with no argument that computes C <- beta C + alpha A B in place, C C-contiguous and
-    A, B contiguous in either order: gemm on the transposes, C^T <- beta C^T + alpha B^T A^T."""
-    a, trans_a = operand(B, transpose=True)
-    b, trans_b = operand(A, transpose=True)
-    return partial(gemm, alpha, a, b, beta, C.T, trans_a, trans_b, 1)  # 1: overwrite C
+def gemm_call(gemm, *, a, b, c, alpha=1.0, beta=0.0, trans_a=0, trans_b=0):
+    """A call with no argument that computes c <- beta c + alpha op(a) op(b) in place (c in Fortran
+    order, op(x) = x^T when its trans_ flag is 1): gemm's arguments by name, bound once."""
+    return partial(gemm, alpha, a, b, beta, c, trans_a, trans_b, 1)  # 1: overwrite c
 
 
-def gemv_call(gemv, *, A, x, y, alpha=1.0, beta=0.0):
-    """A call with no argument that computes y <- beta y + alpha A x in place (y C-contiguous)."""
-    a, trans = operand(A)
+def gemv_call(gemv, *, a, x, y, alpha=1.0, beta=0.0, trans=0):
+    """A call with no argument that computes y <- beta y + alpha op(a) x in place (y contiguous)."""
     return partial(gemv, alpha, a, x, beta, y.reshape(-1), 0, 1, 0, 1, trans, 1)  # offsets 0, steps 1
 
 
@@ -106,8 +103,12 @@ class DenseStep:
         it (beta = 1, one pass over Z fewer than a product and then a bias add); returns Z."""
         self.A_prev = A_prev
         np.copyto(self.Z, self.b)
-        self.calls.get("F3", A_prev, None, lambda: gemm_call(self.gemm, A=self.W, B=A_prev, C=self.Z, beta=1.0))()
+        self.calls.get("F3", A_prev, None, self._product_call)()  # Z^T <- Z^T + A_prev^T W^T
         return self.Z
+
+    def _product_call(self):
+        a, trans = operand(self.A_prev, transpose=True)
+        return gemm_call(self.gemm, a=a, trans_a=trans, b=self.W.T, c=self.Z.T, beta=1.0)
 
 
 def steppable(layer, dtype):

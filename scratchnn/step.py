@@ -13,10 +13,12 @@ public API (tests/test_lib_speed_step.py holds the two equal). This one differs 
 - the 1/M of BP3.2/BP4.2 is applied once, to Delta^L: every later factor (BP2.2, a dropout mask)
   is linear in it, so each Delta^l comes out already divided by M. For plain SGD (w <- w - lr g)
   lr joins it (Delta^L times lr/M), and BP3.2/BP4.2 then give lr dC/dW and lr dC/db;
-- for plain SGD the update S1 may join BP3.2's product: one gemm computes W <- W - Delta A^T in
-  place (`update_in_product`), without writing dW. `fit` steps so on every batch of an epoch but
-  the last; the last batch of an epoch and `train_on_batch` form dW and db (`gradients`), so that
-  afterwards every Dense layer's dW and db hold dC/dW and dC/db of that step.
+- for plain SGD the update S1 joins BP3.2's product: one gemm computes W <- W - Delta A^T in place
+  (`update_in_product`), so that a step need not write dW at all. `fit` steps so on every batch of
+  an epoch but the last; on the last batch of an epoch, and in `train_on_batch`, the step also
+  forms dW and db (`gradients`, then `divide_lr_out`), so that afterwards every Dense layer's dW
+  and db hold dC/dW and dC/db of that step (a layer with an L2 term always forms them, and its
+  update is W <- W - dW, `sgd_update`).
 
 A Dropout layer goes through its own forward and backward. `kinds` says when a network cannot
 take this step (a layer of another class, a method replaced on a layer instance, weights that are
@@ -26,7 +28,7 @@ not C-contiguous in the network's dtype): then `fit` takes the public step.
 import numpy as np
 
 from . import activations, layers as layers_mod, losses, optimizers
-from .buffers import OTHER, RELU, SOFTMAX_CCE, DenseStep, gemm_call, gemv_call, steppable
+from .buffers import OTHER, RELU, SOFTMAX_CCE, DenseStep, gemm_call, gemv_call, operand, steppable
 
 
 def kinds(net):
@@ -115,18 +117,17 @@ def hidden_delta(r, dA):
 
 def propagate(r, delta):
     """BP2.2's other factor into r.dA_prev, from W^l before its update; returns it."""
-    # BP2.2: dA^(l-1) = (W^l)^T Delta^l
-    r.calls.get("BP2.2", delta, None, lambda: gemm_call(r.gemm, A=r.W.T, B=delta, C=r.dA_prev))()
+    # BP2.2: dA^(l-1) = (W^l)^T Delta^l, as dA^T = Delta^T W
+    r.calls.get("BP2.2", delta, None, lambda: gemm_call(r.gemm, a=delta.T, b=r.W.T, trans_b=1, c=r.dA_prev.T))()
     return r.dA_prev
 
 
 def gradients(r, delta, ones):
-    """BP3.2 and BP4.2 into r.dW and r.db (Delta^l already divided by M), and R1's L2 term."""
-    A_prev = r.A_prev
-    # BP3.2: dW = Delta A_prev^T
-    r.calls.get("BP3.2", A_prev, delta, lambda: gemm_call(r.gemm, A=delta, B=A_prev.T, C=r.dW))()
+    """BP3.2 and BP4.2 into r.dW and r.db (Delta^l already divided by M)."""
+    # BP3.2: dW = Delta A_prev^T, as dW^T = A_prev Delta^T
+    r.calls.get("BP3.2", r.A_prev, delta, lambda: _outer_call(r, delta, r.dW))()
     # BP4.2: db = Delta 1_M
-    r.calls.get("BP4.2", delta, None, lambda: gemv_call(r.gemv, A=delta, x=ones, y=r.db))()
+    r.calls.get("BP4.2", delta, None, lambda: gemv_call(r.gemv, a=delta.T, trans=1, x=ones, y=r.db))()
 
 
 def l2_term(r, factor):
@@ -135,19 +136,27 @@ def l2_term(r, factor):
 
 
 def update_in_product(r, delta, ones):
-    """S1 joined with BP3.2 and BP4.2 (Delta^l already times lr/M), in place; no dW is written."""
-    A_prev = r.A_prev
-    # S1 with BP3.2: W = W - Delta A_prev^T
-    r.calls.get("S1 W", A_prev, delta, lambda: gemm_call(r.gemm, A=delta, B=A_prev.T, C=r.W, alpha=-1.0, beta=1.0))()
+    """S1 joined with BP3.2 and BP4.2 (Delta^l already times lr/M), in place."""
+    # S1 with BP3.2: W = W - Delta A_prev^T, as W^T = W^T - A_prev Delta^T
+    r.calls.get("S1 W", r.A_prev, delta, lambda: _outer_call(r, delta, r.W, alpha=-1.0, beta=1.0))()
     # S1 with BP4.2: b = b - Delta 1_M
-    r.calls.get("S1 b", delta, None, lambda: gemv_call(r.gemv, A=delta, x=ones, y=r.b, alpha=-1.0, beta=1.0))()
+    r.calls.get("S1 b", delta, None, lambda: gemv_call(r.gemv, a=delta.T, trans=1, x=ones, y=r.b, alpha=-1.0, beta=1.0))()
 
 
-def sgd_update(r, lr):
-    """S1 with lr already in dW and db: W = W - dW, b = b - db; then dW and db divided by lr, so
-    that they hold dC/dW and dC/db."""
+def _outer_call(r, delta, C, alpha=1.0, beta=0.0):
+    """The gemm call C^T <- beta C^T + alpha A_prev Delta^T, for C = dW (BP3.2) or W (S1)."""
+    a, trans = operand(r.A_prev)
+    return gemm_call(r.gemm, a=a, trans_a=trans, b=delta.T, c=C.T, alpha=alpha, beta=beta)
+
+
+def sgd_update(r):
+    """S1 with lr already in dW and db (plain SGD), in place."""
     np.subtract(r.W, r.dW, out=r.W)  # S1: W = W - lr dC/dW
     np.subtract(r.b, r.db, out=r.b)  # S1: b = b - lr dC/db
+
+
+def divide_lr_out(r, lr):
+    """dW and db formed with lr in Delta (plain SGD) divided by lr: dC/dW and dC/db."""
     np.divide(r.dW, lr, out=r.dW)  # dW = dC/dW
     np.divide(r.db, lr, out=r.db)  # db = dC/db
 
@@ -161,14 +170,14 @@ def backward_and_update(net, plan, Yb, A, *, form_gradients=True):
         Yb: The target matrix (n^L, M).
         A: A^L.
         form_gradients: Whether every Dense layer's dW and db must hold this step's gradient;
-            False lets plain SGD join S1 to BP3.2's product (`update_in_product`).
+            False lets plain SGD skip them: its update S1 is joined to BP3.2's product
+            (`update_in_product`) whether or not the gradient is formed too.
     """
     lr = plain_sgd_lr(net.optimizer)
     M = plan.X.shape[0]
     delta = output_delta(net, plan.layers[-1], A, Yb)
     factor = 1.0 if lr is None else lr
     np.multiply(delta, factor / M, out=delta)  # BP3.2/BP4.2's 1/M (and S1's lr), once, on Delta^L
-    in_product = lr is not None and not form_gradients
     dA = None
     for i, r, dense in plan.backward:
         if not dense:  # a layer without weights: its own backward
@@ -178,14 +187,19 @@ def backward_and_update(net, plan, Yb, A, *, form_gradients=True):
             delta = hidden_delta(r, dA)
         if i > 0:
             dA = propagate(r, delta)
-        if in_product and not r.l2:
-            update_in_product(r, delta, plan.ones)
+        formed = form_gradients or lr is None or r.l2
+        if formed:
+            gradients(r, delta, plan.ones)  # times lr for plain SGD
+            if r.l2:
+                l2_term(r, factor)
+        if lr is None:  # the optimizer's rule, after the loop
             continue
-        gradients(r, delta, plan.ones)
         if r.l2:
-            l2_term(r, factor)
-        if lr is not None:
-            sgd_update(r, lr)
+            sgd_update(r)
+        else:
+            update_in_product(r, delta, plan.ones)
+        if formed:
+            divide_lr_out(r, lr)
     if lr is None:
         net.optimizer.step(net.params, net.grads)
     else:
