@@ -3,13 +3,14 @@ calls that compute its matrix products in place.
 
 `Plan` holds every buffer of a step on a batch of M examples; `DenseStep` one Dense layer's
 share of them. The products go through BLAS's gemm, C <- beta C + alpha op(A) op(B), by SciPy's
-wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays: an (n^l, M) array in
-C order is its (M, n^l) transpose in Fortran order, so Z = W A is computed as Z^T = A^T W^T into
-Z's own memory (`gemm_call` binds gemm's arguments by name). gemm's beta = 1 lets one call add a product to an array: the bias
-already in Z (F3), or W itself for the SGD update (S1 with BP3.2), which NumPy's matmul cannot.
-Every product of the step goes through this one BLAS, SciPy's: two OpenBLAS builds (NumPy's and
-SciPy's) used in turn with more than one thread each keep their thread pools spinning against each
-other (docs/measurements/blas_builds.md).
+wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays: an (n^l, M) array
+in C order is its (M, n^l) transpose in Fortran order, so Z = W A is computed as Z^T = A^T W^T
+into Z's own memory. `gemm_call` and `gemv_call` bind a call's arguments by name, once; `Calls`
+keeps them while their arrays stay the same. gemm's beta = 1 lets one call add a product to an
+array: the bias already in Z (F3), or W itself for the SGD update (S1 with BP3.2), which NumPy's
+matmul cannot. Every product of the step goes through this one BLAS, SciPy's: two OpenBLAS builds
+(NumPy's and SciPy's) used in turn with more than one thread each keep their thread pools
+spinning against each other (docs/measurements/fast_step.md).
 """
 
 from functools import partial

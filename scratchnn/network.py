@@ -5,14 +5,12 @@ Keras and scikit-learn do; at the boundary they become A^0 = X^T of shape (n^0, 
 target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 """
 
-import time
-
 import numpy as np
 
 from . import layers as layers_mod
 from . import inputs, losses, optimizers, saving
 from .inputs import positive_int as _positive_int
-from .training import Epoch, Trainer, TrainingDiverged, progress as _progress  # noqa: F401 (TrainingDiverged: public here)
+from .training import Fit, Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 
 
 class Network:
@@ -146,43 +144,16 @@ class Network:
         X, _, y = self._prepare(X, y, targets=False)  # each epoch makes the targets of its batches
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        N = X.shape[0]
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
-        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
-        bar = _progress(epochs, verbose)
-        for epoch in bar:
-            start = time.perf_counter()
-            order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
-            # S = ceil(N / M) steps (S2), each as _train_step: see training.Trainer and scratchnn.step
-            loss, accuracy = self._trainer.epoch(Epoch(X, y, order, M, number=epoch + 1, max_loss=max_loss))
-            logs = {"loss": loss, "accuracy": accuracy}
-            if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
-            logs["epoch_time"] = time.perf_counter() - start  # from the permutation to the end of validation
-            for key, values in history.items():
-                values.append(logs.get(key, float("nan")))
-            bar.report(epoch, logs)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, logs)
-        return history
+        return self._trainer.fit(Fit(X, y, epochs, M, validation_data=validation_data, shuffle_rng=shuffle_rng,
+                                     verbose=verbose, on_epoch_end=on_epoch_end, max_loss=max_loss))
 
     @property
     def _trainer(self):
-        """The training step and epoch (training.Trainer), made on first use."""
+        """The training steps and epochs (training.Trainer), made on first use."""
         if self._trainer_ is None:
             self._trainer_ = Trainer(self)
         return self._trainer_
-
-    def _train_step(self, Xb, Yb, epoch=0, step=0):
-        """`forward`, `cost`, `backward` and `optimizer.step` on one batch, computed in place by
-        scratchnn.step (training.Trainer); returns (A^L, the cost before the update).
-
-        Args:
-            Xb: Inputs, shape (M, n^0), C-contiguous in the network's dtype.
-            Yb: The target matrix, shape (n^L, M).
-            epoch, step: Where the step is, for TrainingDiverged.
-        """
-        return self._trainer.step(Xb, np.ascontiguousarray(Yb), (epoch, step))
 
     def train_on_batch(self, X, y):
         """One step on one batch, as keras.Model.train_on_batch.
@@ -195,7 +166,7 @@ class Network:
             The batch's cost (mean loss plus the L2 penalty) before the step.
         """
         X, Y, _ = self._prepare(X, y)
-        return self._train_step(X, Y, step=self.optimizer.iterations + 1)[1]
+        return self._trainer.step(X, Y, (0, self.optimizer.iterations + 1))[1]
 
     # ---- inference --------------------------------------------------------------------
     def predict(self, X, batch_size=4096):

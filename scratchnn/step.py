@@ -20,7 +20,9 @@ public API (tests/test_lib_speed_step.py holds the two equal). This one differs 
   and db hold dC/dW and dC/db of that step (a layer with an L2 term always forms them, and its
   update is W <- W - dW, `sgd_update`).
 
-A Dropout layer goes through its own forward and backward. `kinds` says when a network cannot
+In the functions below, r is one Dense layer's arrays (`buffers.DenseStep`: r.W, r.b, r.Z, r.A,
+r.delta, r.dW, r.db, r.A_prev for A^(l-1)). A Dropout layer goes through its own forward and
+backward. `kinds` says when a network cannot
 take this step (a layer of another class, a method replaced on a layer instance, weights that are
 not C-contiguous in the network's dtype): then `fit` takes the public step.
 """

@@ -1,8 +1,10 @@
 """What a training loop reports (divergence as an exception, progress as a bar or plain lines),
-and the loop over the steps of an epoch (`Trainer`); the step itself is `scratchnn.step`."""
+and the loops over epochs and over the steps of an epoch (`Trainer`); the step itself is
+`scratchnn.step`."""
 
 import math
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,17 +87,20 @@ def batch_targets(ys, M, n_out, dtype):
 
 
 @dataclass(frozen=True)
-class Epoch:
-    """One epoch of `Network.fit`: X (N, n^0), C-contiguous in the network's dtype, its integer
-    labels y (N,), the permutation `order` (or arange) of the N examples, batches of M, the
-    epoch's `number` counted from 1 (for TrainingDiverged) and the bound `max_loss` (or None) on
-    the running mean loss."""
+class Fit:
+    """A `Network.fit` call, its arguments checked: X (N, n^0), C-contiguous in the network's
+    dtype, its integer labels y (N,), the number of epochs, batches of M, validation_data (None or
+    the network's prepared (X, Y, y)), the Generator of each epoch's permutation (None: the order
+    of X), verbose, on_epoch_end and max_loss as `Network.fit` takes them."""
 
     X: np.ndarray
     y: np.ndarray
-    order: np.ndarray
+    epochs: int
     M: int
-    number: int
+    validation_data: tuple = None
+    shuffle_rng: np.random.Generator = None
+    verbose: bool = False
+    on_epoch_end: object = None
     max_loss: float = None
 
 
@@ -119,11 +124,32 @@ class Trainer:
             plan = self._plans[M] = Plan(self.net, M)
         return plan.bind(kinds)
 
-    def epoch(self, e):
-        """One epoch (an `Epoch`); returns (mean loss, accuracy)."""
-        net, X, order, M = self.net, e.X, e.order, e.M
+    def fit(self, f):
+        """The epochs of a `Fit`; returns `Network.fit`'s history."""
+        net, N = self.net, f.X.shape[0]
+        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
+        bar = progress(f.epochs, f.verbose)
+        for epoch in bar:
+            start = time.perf_counter()
+            order = f.shuffle_rng.permutation(N) if f.shuffle_rng is not None else np.arange(N)
+            loss, accuracy = self.epoch(f, order, epoch + 1)
+            logs = {"loss": loss, "accuracy": accuracy}
+            if f.validation_data is not None:
+                logs["val_loss"], logs["val_accuracy"] = net._evaluate(*f.validation_data)
+            logs["epoch_time"] = time.perf_counter() - start  # from the permutation to the end of validation
+            for key, values in history.items():
+                values.append(logs.get(key, float("nan")))
+            bar.report(epoch, logs)
+            if f.on_epoch_end is not None:
+                f.on_epoch_end(epoch, logs)
+        return history
+
+    def epoch(self, f, order, number):
+        """One epoch of the `Fit` f over the examples in `order`, S = ceil(N / M) steps (S2), the
+        epoch counted from 1 as `number`; returns (mean loss, accuracy)."""
+        net, X, M = self.net, f.X, f.M
         N, kinds = order.shape[0], step_mod.kinds(net)
-        ys = e.y[order]
+        ys = f.y[order]
         full, last = batch_targets(ys, M, net.n_out, net.dtype)
         plans = {m: self.plan(m, kinds) if kinds is not None else None for m in {min(M, N), N % M or M}}
         outputs = np.empty((net.n_out, N), net.dtype)  # A^L of every example, classified at the end
@@ -133,14 +159,14 @@ class Trainer:
             m = idx.shape[0]
             plan, Yb = plans[m], full[s - 1] if m == M else last
             if plan is None:  # the public step (see step.kinds)
-                A, loss = self.public_step(X[idx], Yb, (e.number, s))
+                A, loss = self.public_step(X[idx], Yb, (number, s))
             else:
                 take(X, idx, axis=0, out=plan.X, mode="clip")  # a permutation: always in range
-                A, loss = self.fast_step(plan, Yb, (e.number, s), form_gradients=s == S)
+                A, loss = self.fast_step(plan, Yb, (number, s), form_gradients=s == S)
             copyto(outputs[:, start:start + m], A)
             total += loss * m
-            if e.max_loss is not None and total > e.max_loss * (start + m):
-                raise TrainingDiverged(e.number, s, total / (start + m), e.max_loss)
+            if f.max_loss is not None and total > f.max_loss * (start + m):
+                raise TrainingDiverged(number, s, total / (start + m), f.max_loss)
         return total / N, np.count_nonzero(net._classes(outputs) == ys) / N
 
     def step(self, Xb, Yb, at=(0, 0)):
