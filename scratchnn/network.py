@@ -7,8 +7,8 @@ target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 
 import numpy as np
 
-from . import layers as layers_mod
 from . import inputs, losses, optimizers, saving
+from . import layers as layers_mod
 from .inputs import positive_int as _positive_int
 from .training import Fit, Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 
@@ -145,8 +145,9 @@ class Network:
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
-        return self._trainer.fit(Fit(X, y, epochs, M, validation_data=validation_data, shuffle_rng=shuffle_rng,
-                                     verbose=verbose, on_epoch_end=on_epoch_end, max_loss=max_loss))
+        fit = Fit(X=X, y=y, epochs=epochs, M=M, validation_data=validation_data, shuffle_rng=shuffle_rng,
+                  verbose=verbose, on_epoch_end=on_epoch_end, max_loss=max_loss)
+        return self._trainer.fit(fit)
 
     @property
     def _trainer(self):

@@ -29,7 +29,8 @@ not C-contiguous in the network's dtype): then `fit` takes the public step.
 
 import numpy as np
 
-from . import activations, layers as layers_mod, losses, optimizers
+from . import activations, losses, optimizers
+from . import layers as layers_mod
 from .buffers import OTHER, RELU, SOFTMAX_CCE, DenseStep, gemm_call, gemv_call, operand, steppable
 
 
@@ -142,7 +143,8 @@ def update_in_product(r, delta, ones):
     # S1 with BP3.2: W = W - Delta A_prev^T, as W^T = W^T - A_prev Delta^T
     r.calls.get("S1 W", r.A_prev, delta, lambda: _outer_call(r, delta, r.W, alpha=-1.0, beta=1.0))()
     # S1 with BP4.2: b = b - Delta 1_M
-    r.calls.get("S1 b", delta, None, lambda: gemv_call(r.gemv, a=delta.T, trans=1, x=ones, y=r.b, alpha=-1.0, beta=1.0))()
+    r.calls.get("S1 b", delta, None,
+                lambda: gemv_call(r.gemv, a=delta.T, trans=1, x=ones, y=r.b, alpha=-1.0, beta=1.0))()
 
 
 def _outer_call(r, delta, C, alpha=1.0, beta=0.0):

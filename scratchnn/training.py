@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses, step as step_mod
+from . import losses
+from . import step as step_mod
 from .buffers import Plan
 
 
@@ -78,20 +79,36 @@ class _Bar:
 
 
 def batch_targets(ys, M, n_out, dtype):
-    """The target matrix Y_b of every batch of an epoch whose labels, in batch order, are ys:
-    (S, n^L, M) for the S full batches (Y_b = full[s], C-contiguous) and (n^L, r) for a last,
-    partial batch of r examples (empty when M divides N)."""
+    """The target matrix Y_b of every batch of an epoch: (S, n^L, M) for the S full batches
+    (Y_b = full[s], C-contiguous) and (n^L, r) for a last, partial batch of r examples (empty
+    when M divides N).
+
+    Args:
+        ys: The epoch's integer labels, in batch order, (N,).
+        M: The batch size.
+        n_out: n^L, the network's outputs.
+        dtype: The dtype of the targets.
+    """
     S = ys.shape[0] // M
     full = losses.from_labels(ys[:S * M], n_out, dtype).reshape(n_out, S, M).transpose(1, 0, 2)
     return np.ascontiguousarray(full), losses.from_labels(ys[S * M:], n_out, dtype)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fit:
-    """A `Network.fit` call, its arguments checked: X (N, n^0), C-contiguous in the network's
-    dtype, its integer labels y (N,), the number of epochs, batches of M, validation_data (None or
-    the network's prepared (X, Y, y)), the Generator of each epoch's permutation (None: the order
-    of X), verbose, on_epoch_end and max_loss as `Network.fit` takes them."""
+    """A `Network.fit` call, its arguments checked.
+
+    Args:
+        X: Inputs (N, n^0), C-contiguous in the network's dtype.
+        y: Integer labels (N,).
+        epochs: The number of epochs.
+        M: The batch size.
+        validation_data: None, or the network's prepared (X, Y, y) of the validation set.
+        shuffle_rng: The Generator of each epoch's permutation, or None to keep the order of X.
+        verbose: Whether to show progress (`progress`).
+        on_epoch_end: None, or `on_epoch_end(epoch, logs)`, as `Network.fit` takes it.
+        max_loss: None, or the bound on the running mean loss, as `Network.fit` takes it.
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -106,7 +123,11 @@ class Fit:
 
 class Trainer:
     """The training steps of one Network: `scratchnn.step` on buffers kept from step to step
-    (`buffers.Plan`, one per batch size), or the public step when the network cannot take it."""
+    (`buffers.Plan`, one per batch size), or the public step when the network cannot take it.
+
+    Args:
+        net: The Network.
+    """
 
     _MAX_PLANS = 4  # batch sizes whose buffers are kept (fit needs two: M and the last batch)
 
@@ -116,7 +137,12 @@ class Trainer:
 
     def plan(self, M, kinds):
         """The buffers for a batch of M examples (made on first use), bound to the layers'
-        current arrays and to `kinds` (`step.kinds`)."""
+        current arrays.
+
+        Args:
+            M: The batch size.
+            kinds: How each layer is stepped (`step.kinds`).
+        """
         plan = self._plans.get(M)
         if plan is None:
             if len(self._plans) >= self._MAX_PLANS:
@@ -125,7 +151,11 @@ class Trainer:
         return plan.bind(kinds)
 
     def fit(self, f):
-        """The epochs of a `Fit`; returns `Network.fit`'s history."""
+        """The epochs of a fit; returns `Network.fit`'s history.
+
+        Args:
+            f: The `Fit`.
+        """
         net, N = self.net, f.X.shape[0]
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
         bar = progress(f.epochs, f.verbose)
@@ -145,8 +175,13 @@ class Trainer:
         return history
 
     def epoch(self, f, order, number):
-        """One epoch of the `Fit` f over the examples in `order`, S = ceil(N / M) steps (S2), the
-        epoch counted from 1 as `number`; returns (mean loss, accuracy)."""
+        """One epoch, S = ceil(N / M) steps (S2); returns (mean loss, accuracy).
+
+        Args:
+            f: The `Fit`.
+            order: The permutation (or arange) of the N examples.
+            number: The epoch, counted from 1 (for TrainingDiverged).
+        """
         net, X, M = self.net, f.X, f.M
         N, kinds = order.shape[0], step_mod.kinds(net)
         ys = f.y[order]
@@ -187,7 +222,15 @@ class Trainer:
 
     def fast_step(self, plan, Yb, at, *, form_gradients=True):
         """`scratchnn.step` on the batch in plan.X: forward and cost, then (if the cost is finite)
-        backward and update."""
+        backward and update; returns (A^L, cost before the update).
+
+        Args:
+            plan: The `buffers.Plan` holding the batch.
+            Yb: Its target matrix, (n^L, M), C-contiguous.
+            at: (epoch, step), for TrainingDiverged.
+            form_gradients: Whether every Dense layer's dW and db must hold this step's gradient
+                (`step.backward_and_update`).
+        """
         A, batch_loss = step_mod.forward(self.net, plan, Yb)
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(*at, batch_loss)
@@ -195,7 +238,14 @@ class Trainer:
         return A, batch_loss
 
     def public_step(self, Xb, Yb, at):
-        """The step as the derivation writes it: forward, cost, backward, optimizer.step."""
+        """The step as the derivation writes it: forward, cost, backward, optimizer.step; returns
+        (A^L, cost before the update).
+
+        Args:
+            Xb: The batch's inputs, (M, n^0).
+            Yb: Its target matrix, (n^L, M).
+            at: (epoch, step), for TrainingDiverged.
+        """
         net = self.net
         A = net.forward(Xb.T, training=True)
         batch_loss = float(net.cost(A, Yb).mean()) + net.penalty()
