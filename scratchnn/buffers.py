@@ -1,20 +1,19 @@
-"""The arrays of the fused training step (training._Trainer), made once per batch size, and the
-matrix products it makes with them.
+"""The arrays of the fast training step (`scratchnn.step`), made once per batch size, and the BLAS
+calls that compute its matrix products in place.
 
 `Plan` holds every buffer of a step on a batch of M examples; `DenseStep` one Dense layer's
-share of them and its products. The products go through BLAS's gemm, C <- beta C + alpha op(A)
-op(B), by SciPy's wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays:
-an (n^l, M) array in C order is its (M, n^l) transpose in Fortran order, so Z^l = W^l A^(l-1) is
-written (Z^l)^T = (A^(l-1))^T (W^l)^T into Z's buffer. For plain SGD a layer's update S1,
-W <- W - lr dC/dW, joins BP3.2's product: with C = W^T, alpha = -1 and Delta^l already times
-lr/M, one call does BP3.2 and S1 without writing dW (for a wide layer the separate update pass
-over W costs up to a tenth of the step; NumPy's matmul has no beta); the gradient is formed
-only if someone asks for it (`Dense.dW`). Every product of the step goes through this one BLAS:
-two OpenBLAS builds in turn (NumPy's and SciPy's) with more than one thread each keep their
-thread pools spinning against each other (measured: 8 ms instead of 0.6 ms per step at 2 threads).
-A layer whose W is not C-contiguous in the network's dtype, or has an L2 term (for S1), takes
-NumPy's matmul and the separate update instead.
+share of them. The products go through BLAS's gemm, C <- beta C + alpha op(A) op(B), by SciPy's
+wrappers (`scipy.linalg.blas`), which work in place on Fortran-ordered arrays: an (n^l, M) array
+in C order is its (M, n^l) transpose in Fortran order, so Z = W A is computed as Z^T = A^T W^T
+into Z's own memory. `gemm_call` and `gemv_call` bind a call's arguments by name, once; `Calls`
+keeps them while their arrays stay the same. gemm's beta = 1 lets one call add a product to an
+array: the bias already in Z (F3), or W itself for the SGD update (S1 with BP3.2), which NumPy's
+matmul cannot. Every product of the step goes through this one BLAS, SciPy's: two OpenBLAS builds
+(NumPy's and SciPy's) used in turn with more than one thread each keep their thread pools
+spinning against each other (docs/measurements/fast_step.md).
 """
+
+from functools import partial
 
 import numpy as np
 from scipy.linalg import blas
@@ -25,7 +24,7 @@ from . import layers as layers_mod
 _BLAS = {np.dtype(np.float32): (blas.sgemm, blas.sgemv, blas.sdot),
          np.dtype(np.float64): (blas.dgemm, blas.dgemv, blas.ddot)}
 
-RELU, SOFTMAX_CCE = "relu", "softmax_cce"  # how a Dense layer's activation is stepped (training._kinds)
+RELU, SOFTMAX_CCE, OTHER = "relu", "softmax_cce", "other"  # how a Dense layer's activation is stepped
 
 
 def operand(A, transpose=False):
@@ -36,42 +35,63 @@ def operand(A, transpose=False):
     return A.T, int(not transpose)
 
 
+def gemm_call(gemm, *, a, b, c, alpha=1.0, beta=0.0, trans_a=0, trans_b=0):
+    """A call with no argument that computes c <- beta c + alpha op(a) op(b) in place (c in Fortran
+    order, op(x) = x^T when its trans_ flag is 1): gemm's arguments by name, bound once."""
+    return partial(gemm, alpha, a, b, beta, c, trans_a, trans_b, 1)  # 1: overwrite c
+
+
+def gemv_call(gemv, *, a, x, y, alpha=1.0, beta=0.0, trans=0):
+    """A call with no argument that computes y <- beta y + alpha op(a) x in place (y contiguous)."""
+    return partial(gemv, alpha, a, x, beta, y.reshape(-1), 0, 1, 0, 1, trans, 1)  # offsets 0, steps 1
+
+
+class Calls:
+    """BLAS calls bound to their arrays, by name; a call is made again when one of its operands is
+    a different array object (a step's arrays are buffers, so a step usually builds no call)."""
+
+    def __init__(self):
+        self._calls = {}
+
+    def get(self, name, x, y, make):
+        """The call `name` on the arrays x and y (y may be None), from make() the first time."""
+        hit = self._calls.get(name)
+        if hit is None or hit[0] is not x or hit[1] is not y:
+            hit = self._calls[name] = (x, y, make())
+        return hit[2]
+
+
 class DenseStep:
-    """One Dense layer in a step on batches of M: its arrays W, b, dW, db and the step's
-    buffers Z, A, delta (all (n^l, M)), and dL/dA^(l-1) = (W^l)^T Delta^l ((n^(l-1), M)) when
-    the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU layer computes A
-    in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = A > 0, as 1.0 and 0.0 in
-    the network's dtype (a boolean mask makes the product cast it: 4.1 against 2.7 us at 128 x 32),
-    and an array of zeros to compare with (NumPy is faster with an array than with the scalar 0).
-    `gemm`, `gemv` are the BLAS routines of the network's dtype, None when W is not C-contiguous
-    in it (then NumPy's matmul); `fused` says whether the SGD update joins BP3.2 (`sgd_update`). The BLAS
-    calls' argument tuples are kept while their arrays stay the same (`_args`): a step's arrays
-    are buffers, so a step builds no view and parses no keyword."""
+    """One Dense layer in a step on batches of M: its W, b, dW, db (the layer's own arrays) and
+    the step's buffers Z, A, delta (each (n^l, M)), and dA_prev for dL/dA^(l-1) = (W^l)^T Delta^l
+    ((n^(l-1), M)) when the layer passes one back; A_prev is A^(l-1) of the current step. A ReLU
+    layer computes A in place of Z (Z > 0 exactly where A > 0) and keeps its mask f'(Z) = (A > 0)
+    as 1.0 and 0.0 in the network's dtype (a float mask multiplies faster than a boolean one), and
+    an array of zeros to compare with (NumPy compares faster with an array than with the scalar 0).
+    `gemm`, `gemv` are the BLAS routines of the network's dtype; `calls` their bound calls, and
+    `l2_term` a W-sized scratch array for R1 when the layer has an L2 term."""
 
     __slots__ = ("layer", "kind", "W", "b", "dW", "db", "Z", "A", "delta", "mask", "zeros", "dA_prev",
-                 "A_prev", "l2", "gemm", "gemv", "fused", "calls")
+                 "A_prev", "l2", "l2_term", "gemm", "gemv", "calls")
 
     def __init__(self, layer, M, propagate, dtype):
         n = layer.units
         self.layer, self.kind, self.l2 = layer, None, 0.0
-        self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = None
-        self.gemm = self.gemv = None
-        self.fused, self.calls = False, {}
+        self.W = self.b = self.dW = self.db = self.A_prev = self.A = self.mask = self.zeros = self.l2_term = None
+        self.gemm, self.gemv = _BLAS[np.dtype(dtype)][:2]
+        self.calls = Calls()
         self.Z = np.empty((n, M), dtype)
         self.delta = np.empty((n, M), dtype)
         self.dA_prev = np.empty((layer.W.shape[1], M), dtype) if propagate else None
 
     def bind(self, kind):
-        """Take the layer's current W, b (and gradient arrays, made if need be) and `kind`."""
+        """Take the layer's current W, b, dW, db and l2, and `kind` (RELU, SOFTMAX_CCE or OTHER)."""
         layer = self.layer
-        if layer._dW is None or layer._dW.shape != layer.W.shape:
-            layer._dW, layer._db = np.empty_like(layer.W), np.empty_like(layer.b)
-        W, b = self.W, self.b = layer.W, layer.b
-        self.dW, self.db, self.l2 = layer._dW, layer._db, layer.l2
-        blas_ok = W.flags.c_contiguous and W.dtype == self.Z.dtype == self.dW.dtype
-        self.gemm, self.gemv = _BLAS[W.dtype][:2] if blas_ok else (None, None)
-        self.fused = blas_ok and not self.l2 and b.flags.c_contiguous and b.dtype == W.dtype
-        self.calls = {}  # W or b may be new arrays
+        self.W, self.b, self.l2 = layer.W, layer.b, layer.l2
+        self.dW, self.db = layer.gradient_arrays()
+        self.calls = Calls()  # W or b may be new arrays
+        if self.l2 and (self.l2_term is None or self.l2_term.shape != self.W.shape):
+            self.l2_term = np.empty_like(self.W)
         if kind is not self.kind:
             self.kind = kind
             relu = kind is RELU
@@ -79,65 +99,22 @@ class DenseStep:
             self.mask = np.empty_like(self.Z) if relu else None
             self.zeros = np.zeros_like(self.Z) if relu else None
 
-    def product(self, A):
-        """Z <- W A + b 1_M^T (F3), A = A^(l-1); returns Z. Through BLAS, b goes into Z first and
-        gemm adds W A to it (beta = 1): one pass over Z fewer than a product and then a bias add."""
-        self.A_prev = A
-        if self.gemm is None:
-            return np.add(np.matmul(self.W, A, out=self.Z), self.b, out=self.Z)
+    def product(self, A_prev):
+        """F3 through BLAS: Z <- W A^(l-1) + b 1_M^T, b written into Z first and gemm adding W A to
+        it (beta = 1, one pass over Z fewer than a product and then a bias add); returns Z."""
+        self.A_prev = A_prev
         np.copyto(self.Z, self.b)
-        self.gemm(*self._args("Z", A, None, self._product_args))
+        self.calls.get("F3", A_prev, None, self._product_call)()  # Z^T <- Z^T + A_prev^T W^T
         return self.Z
 
-    def propagate(self, delta):
-        """dL/dA^(l-1) <- (W^l)^T Delta^l (BP2.2's other factor) into dA_prev; returns it."""
-        if self.gemm is None:
-            return np.matmul(self.W.T, delta, out=self.dA_prev)
-        self.gemm(*self._args("dA", delta, None, self._propagate_args))
-        return self.dA_prev
+    def _product_call(self):
+        a, trans = operand(self.A_prev, transpose=True)
+        return gemm_call(self.gemm, a=a, trans_a=trans, b=self.W.T, c=self.Z.T, beta=1.0)
 
-    def gradients(self, delta, ones):
-        """dW <- Delta (A^(l-1))^T (BP3.2) and db <- Delta 1_M (BP4.2), ones = 1_M."""
-        if self.gemm is None:
-            np.matmul(delta, self.A_prev.T, out=self.dW)
-            np.matmul(delta, ones[:, None], out=self.db)
-            return
-        gemm_args, gemv_args = self._args("dW", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, False))
-        self.gemm(*gemm_args)
-        self.gemv(*gemv_args)
 
-    def sgd_update(self, delta, ones):
-        """S1 fused with BP3.2 and BP4.2: W <- W - Delta (A^(l-1))^T and b <- b - Delta 1_M, with
-        Delta = Delta^l already times lr/M; the gradient is left for `Dense.dW` to form."""
-        gemm_args, gemv_args = self._args("S1", self.A_prev, delta, lambda A, d: self._update_args(A, d, ones, True))
-        self.gemm(*gemm_args)
-        self.gemv(*gemv_args)
-        self.layer._pending = (delta, self.A_prev)
-
-    # gemm's positional arguments: alpha, a, b, beta, c, trans_a, trans_b, overwrite_c;
-    # gemv's: alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y
-    def _product_args(self, A, _):  # Z^T <- Z^T + A^T W^T
-        a, trans = operand(A, transpose=True)
-        return 1.0, a, self.W.T, 1.0, self.Z.T, trans, 0, 1
-
-    def _propagate_args(self, delta, _):  # dA^T = Delta^T W
-        return 1.0, delta.T, self.W.T, 0.0, self.dA_prev.T, 0, 1, 1
-
-    def _update_args(self, A_prev, delta, ones, update):
-        """S1 when `update` (W^T <- W^T - A Delta^T, b <- b - Delta 1: alpha -1, beta 1), else the
-        gradient (dW^T <- A Delta^T, db <- Delta 1: alpha 1, beta 0)."""
-        a, trans = operand(A_prev)
-        alpha, beta, C, y = (-1.0, 1.0, self.W, self.b) if update else (1.0, 0.0, self.dW, self.db)
-        return ((alpha, a, delta.T, beta, C.T, trans, 0, 1),
-                (alpha, delta.T, ones, beta, y.reshape(-1), 0, 1, 0, 1, 1, 1))
-
-    def _args(self, name, x, y, make):
-        """The argument tuple(s) of call `name` on arrays x, y: kept while they are the same
-        objects (`bind` clears them: W or b may be new), else make(x, y)."""
-        hit = self.calls.get(name)
-        if hit is None or hit[0] is not x or hit[1] is not y:
-            hit = self.calls[name] = (x, y, make(x, y))
-        return hit[2]
+def steppable(layer, dtype):
+    """Whether a Dense layer's arrays suit the BLAS calls: W and b C-contiguous in `dtype`."""
+    return all(x.flags.c_contiguous and x.dtype == dtype for x in (layer.W, layer.b))
 
 
 class Plan:
@@ -161,7 +138,7 @@ class Plan:
         self.penalised = False
 
     def bind(self, kinds):
-        """Bind every Dense layer to its arrays and kind (see `training._kinds`); returns self."""
+        """Bind every Dense layer to its arrays and kind (see `step.kinds`); returns self."""
         for record, kind in zip(self.layers, kinds):
             if kind is not None:
                 record.bind(kind)

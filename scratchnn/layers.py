@@ -36,9 +36,7 @@ class Dense:
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.l2 = float(l2)
         self.W = self.b = self.ctx = self.delta = None
-        self._dW = self._db = None  # gradient buffers, times _grad_scale (see the dW property)
-        self._grad_scale = 1.0  # lr after a plain-SGD training step (training._Trainer), else 1
-        self._pending = None  # (Delta, A_prev) of a step whose update was fused into BP3.2's product
+        self.dW = self.db = None  # dC/dW^l and dC/db^l of the last backward pass or gradient-forming step
         self._buffers = {}
 
     def _buffer(self, name, shape):
@@ -107,36 +105,26 @@ class Dense:
         A_prev, _, _ = self.ctx
         self.delta = delta  # kept for inspection (tests of BP1/BP2)
         scaled = delta * (1 / delta.shape[1])  # 1/M applied to the small factor
-        if self._dW is None:
-            self._dW, self._db = np.empty_like(self.W), np.empty_like(self.b)
-        self._form_gradient(scaled, A_prev)
+        dW, db = self.gradient_arrays()
+        np.matmul(scaled, A_prev.T, out=dW)  # BP3.2: dW = (1/M) Delta A_prev^T
+        np.sum(scaled, axis=1, keepdims=True, out=db)  # BP4.2: db = (1/M) Delta 1_M
         if self.l2:
-            self._dW += (2 * self.l2) * self.W  # R1
-        self._grad_scale, self._pending = 1.0, None
+            dW += (2 * self.l2) * self.W  # R1
         if not propagate:
             return None
         return np.matmul(self.W.T, delta, out=self._buffer("dA", (self.W.shape[1], delta.shape[1])))
 
-    @property
-    def dW(self):
-        """dC/dW^l of the last backward pass, shape (units, n^(l-1)); None before the first."""
-        return self._unscaled(self._dW)
+    def gradient_arrays(self):
+        """(dW, db): the arrays this layer's backward pass and the training step (`scratchnn.step`)
+        write dC/dW^l and dC/db^l into, shaped as W and b; made on first use. `dW` and `db` are
+        None before the first backward pass or training step.
 
-    @property
-    def db(self):
-        """dC/db^l of the last backward pass, shape (units, 1); None before the first."""
-        return self._unscaled(self._db)
-
-    def _form_gradient(self, delta, A_prev):
-        """dW <- Delta (A^(l-1))^T (BP3.2), db <- sum of Delta's columns (BP4.2), Delta already /M."""
-        np.matmul(delta, A_prev.T, out=self._dW)
-        np.sum(delta, axis=1, keepdims=True, out=self._db)
-
-    def _unscaled(self, g):
-        if self._pending is not None:  # a fused SGD step left its gradient unformed: form it now
-            (delta, A_prev), self._pending = self._pending, None
-            self._form_gradient(delta, A_prev)
-        return g if g is None or self._grad_scale == 1.0 else g / self._grad_scale
+        During `fit`, plain SGD updates W inside BP3.2's product on every batch of an epoch but
+        the last, without writing dW: after `fit`, `train_on_batch` or `backward`, dW and db hold
+        the gradient of the last step."""
+        if self.dW is None or self.dW.shape != self.W.shape or self.dW.dtype != self.W.dtype:
+            self.dW, self.db = np.empty_like(self.W), np.empty_like(self.b)
+        return self.dW, self.db
 
     def penalty(self):
         """The L2 term l2 * sum(W^2) this layer adds to the cost."""

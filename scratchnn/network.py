@@ -5,14 +5,12 @@ Keras and scikit-learn do; at the boundary they become A^0 = X^T of shape (n^0, 
 target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 """
 
-import time
-
 import numpy as np
 
-from . import layers as layers_mod
 from . import inputs, losses, optimizers, saving
+from . import layers as layers_mod
 from .inputs import positive_int as _positive_int
-from .training import TrainingDiverged, _Trainer, progress as _progress  # noqa: F401 (TrainingDiverged: public here)
+from .training import Fit, Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 
 
 class Network:
@@ -54,7 +52,7 @@ class Network:
             n = layer.build(n, self.rng, self.dtype)
         self.n_out = n
         self.fused = self.loss.fused_activation == self.layers[-1].activation.name
-        self._trainer_ = None  # training._Trainer, made by the first training step
+        self._trainer_ = None  # training.Trainer, made by the first training step
 
     # ---- forward and backward ------------------------------------------------------------
     def forward(self, A, training=False):
@@ -129,7 +127,8 @@ class Network:
             shuffle: True to draw a new order every epoch from the network's Generator, False to
                 keep the order of X, or a `np.random.Generator` of its own (so that another model
                 can be given the same order).
-            verbose: Whether to show a progress bar over epochs (tqdm).
+            verbose: Whether to show progress: a bar over epochs if tqdm is installed, else one
+                line per epoch on stdout.
             on_epoch_end: None, or a callable `on_epoch_end(epoch, logs)` called after every epoch,
                 epoch counted from 0 and logs the dict of that epoch's figures.
             max_loss: None, or a float: a running mean of the epoch's loss above it raises
@@ -146,43 +145,17 @@ class Network:
         X, _, y = self._prepare(X, y, targets=False)  # each epoch makes the targets of its batches
         if inputs.check_validation_data(validation_data) is not None:
             validation_data = self._prepare(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        N = X.shape[0]
         shuffle_rng = shuffle if isinstance(shuffle, np.random.Generator) else (self.rng if shuffle else None)
-        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time")}
-        bar = _progress(epochs, verbose)
-        for epoch in bar:
-            start = time.perf_counter()
-            order = shuffle_rng.permutation(N) if shuffle_rng is not None else np.arange(N)
-            # S = ceil(N / M) steps (S2), each _train_step's work, fused: see training._Trainer
-            loss, accuracy = self._trainer.epoch(X, y, order, M, epoch + 1, max_loss)
-            logs = {"loss": loss, "accuracy": accuracy}
-            if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
-            logs["epoch_time"] = time.perf_counter() - start  # from the permutation to the end of validation
-            for key, values in history.items():
-                values.append(logs.get(key, float("nan")))
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, logs)
-        return history
+        fit = Fit(X=X, y=y, epochs=epochs, M=M, validation_data=validation_data, shuffle_rng=shuffle_rng,
+                  verbose=verbose, on_epoch_end=on_epoch_end, max_loss=max_loss)
+        return self._trainer.fit(fit)
 
     @property
     def _trainer(self):
-        """The fused training step and epoch (training._Trainer), made on first use."""
+        """The training steps and epochs (training.Trainer), made on first use."""
         if self._trainer_ is None:
-            self._trainer_ = _Trainer(self)
+            self._trainer_ = Trainer(self)
         return self._trainer_
-
-    def _train_step(self, Xb, Yb, epoch=0, step=0):
-        """`forward`, `cost`, `backward` and `optimizer.step` on one batch, computed in place by
-        training._Trainer; returns (A^L, the cost before the update).
-
-        Args:
-            Xb: Inputs, shape (M, n^0), C-contiguous in the network's dtype.
-            Yb: The target matrix, shape (n^L, M).
-            epoch, step: Where the step is, for TrainingDiverged.
-        """
-        return self._trainer.step(Xb, np.ascontiguousarray(Yb), epoch, step)
 
     def train_on_batch(self, X, y):
         """One step on one batch, as keras.Model.train_on_batch.
@@ -195,7 +168,7 @@ class Network:
             The batch's cost (mean loss plus the L2 penalty) before the step.
         """
         X, Y, _ = self._prepare(X, y)
-        return self._train_step(X, Y, step=self.optimizer.iterations + 1)[1]
+        return self._trainer.step(X, Y, (0, self.optimizer.iterations + 1))[1]
 
     # ---- inference --------------------------------------------------------------------
     def predict(self, X, batch_size=4096):

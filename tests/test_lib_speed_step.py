@@ -1,4 +1,5 @@
-"""The fused training step (scratchnn.training._Trainer) is the public step, computed faster.
+"""The fast training step (scratchnn.step, looped by scratchnn.training.Trainer) is the public
+step, computed faster.
 
 `fit` and `train_on_batch` go through the fused step; the reference here is the derivation as
 the public API writes it: forward, cost, backward, optimizer.step, one batch after another.
@@ -144,20 +145,21 @@ def test_a_step_allocates_no_array():
     net = sn.mlp(256, 2, width, n_out, optimizer=sn.SGD(lr=0.01), seed=0, dtype="float64")
     net.fit(X, y, epochs=1, batch_size=M, shuffle=False, verbose=False)  # buffers made here
     trainer = net._trainer
-    plan = trainer.plan(M, sn.training._kinds(net))
+    plan = trainer.plan(M, sn.step.kinds(net))
     np.copyto(plan.X, X)
     Yb = losses.from_labels(y, n_out, np.float64)
-    trainer._step(plan, Yb, 0.01, 1, 1)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        for s in range(10):
-            trainer._step(plan, Yb, 0.01, 1, s)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
     smallest = min(M, width, n_out) * min(M, width, n_out) * 8
-    assert peak < min(smallest, 4 * 8192 * 8), f"{peak} bytes allocated during 10 steps"
+    for form_gradients in (False, True):  # S1 inside BP3.2's product, and dW, db written
+        trainer.fast_step(plan, Yb, (1, 1), form_gradients=form_gradients)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for s in range(10):
+                trainer.fast_step(plan, Yb, (1, s), form_gradients=form_gradients)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert peak < min(smallest, 4 * 8192 * 8), f"{peak} bytes allocated during 10 steps ({form_gradients=})"
 
 
 def test_epoch_time_runs_from_the_permutation_to_the_end_of_validation(monkeypatch):
@@ -223,8 +225,8 @@ def test_dropout_between_layers_draws_its_masks_as_the_public_forward_does():
 
 
 def test_public_backward_after_fused_steps_still_gives_the_gradient():
-    """The fused step leaves the layers' gradient arrays scaled by lr; a public backward afterwards
-    (which computes dC/dW itself) and then another fused step both report dC/dW."""
+    """A public backward after a fast step (which computes dC/dW itself) and then another fast
+    step both report dC/dW."""
     net, _ = build("relu/softmax sgd")
     X, y = problem(N=9)
     Y = losses.from_labels(y, 3, np.float64)
@@ -238,20 +240,31 @@ def test_public_backward_after_fused_steps_still_gives_the_gradient():
         np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("l2, fused", [(0.0, True), (0.01, False)])
-def test_plain_sgd_updates_w_inside_the_gradient_product_and_forms_dw_only_when_asked(l2, fused):
-    """For plain SGD without L2 the step writes no dW (BLAS gemm updates W in place, see
-    scratchnn.buffers); dW is formed from the step's Delta and A when read. With L2, dW is written."""
+@pytest.mark.parametrize("l2, in_product", [(0.0, True), (0.01, False)])
+def test_plain_sgd_updates_w_inside_the_gradient_product_except_on_a_gradient_forming_step(l2, in_product):
+    """For plain SGD without L2 a step of fit that need not form the gradient updates W inside
+    BP3.2's product and writes no dW (scratchnn.step.update_in_product); with L2 it writes dW. The
+    last step of an epoch, and train_on_batch, write dW and db: plain arrays, dC/dW and dC/db."""
     X, y = problem(N=40, seed=5)
     net = sn.mlp(6, 2, 5, 3, optimizer=sn.SGD(lr=0.1), l2=l2, seed=2, dtype="float32")
-    net.train_on_batch(X, y)  # buffers made
-    for layer in net.layers:
-        layer._dW.fill(np.nan)
-    net.train_on_batch(X, y)
-    assert [bool(np.isnan(layer._dW).all()) for layer in net.layers] == [fused] * 3
     reference = sn.mlp(6, 2, 5, 3, optimizer=sn.SGD(lr=0.1), l2=l2, seed=2, dtype="float32")
+    net.train_on_batch(X, y)  # buffers made, dW and db written
     reference_epoch(reference, X, y, np.arange(40), 40)
+    trainer, Y = net._trainer, losses.from_labels(y, 3, np.float32)
+    plan = trainer.plan(40, sn.step.kinds(net))
+    np.copyto(plan.X, X.astype(np.float32))
+    for layer in net.layers:
+        layer.dW.fill(np.nan)
+    trainer.fast_step(plan, Y, (1, 1), form_gradients=False)
     reference_epoch(reference, X, y, np.arange(40), 40)
+    assert [bool(np.isnan(layer.dW).all()) for layer in net.layers] == [in_product] * 3
+    for a, b in zip(net.params, reference.params):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    net.train_on_batch(X, y)
+    reference_epoch(reference, X, y, np.arange(40), 40)
+    for layer in net.layers:
+        assert "dW" not in vars(type(layer)) and "db" not in vars(type(layer))  # no property behind them
+        assert type(vars(layer)["dW"]) is np.ndarray and type(vars(layer)["db"]) is np.ndarray
     for a, b in zip(net.params + net.grads, reference.params + reference.grads):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 

@@ -197,3 +197,19 @@ def test_sgd_training_step_matches_backward_then_optimizer_step(toy, l2):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     assert fast.optimizer.iterations == 3
     assert not np.allclose(fast.get_weights()[0], sn.mlp(6, 2, 5, 3, seed=4).get_weights()[0])
+
+
+def test_verbose_fit_prints_one_plain_line_per_epoch_without_tqdm(toy, monkeypatch, capsys):
+    """tqdm is optional: without it, verbose=True prints each epoch's figures on one line."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now raises ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    net = sn.mlp(6, 1, 4, 3, seed=0)
+    history = net.fit(*toy, epochs=2, batch_size=16, validation_data=toy, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Epoch 1/2 - ") and lines[1].startswith("Epoch 2/2 - ")
+    assert f"loss: {history['loss'][1]:.4f} - accuracy: {history['accuracy'][1]:.4f}" in lines[1]
+    assert f"val_loss: {history['val_loss'][1]:.4f}" in lines[1] and lines[1].endswith(" s")
+    net.fit(*toy, epochs=1, verbose=False)
+    assert capsys.readouterr().out == ""
