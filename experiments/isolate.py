@@ -70,8 +70,7 @@ def _report(send, message):
 
 def _child(send, lifeline, target, kwargs):
     # Everything the forkserver imported (TensorFlow's millions of objects) is the garbage collector's
-    # to skip: each full collection in the job would walk it all and copy every page it touches
-    # (measured on a 3-job sweep: 0.77 s a job, a third of it in the learning-curve figure).
+    # to skip: each full collection in the job would walk it all and copy every page it touches.
     gc.freeze()
     _watch_supervisor(lifeline)
     _volunteer_for_the_oom_killer()
