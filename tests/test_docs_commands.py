@@ -7,6 +7,7 @@ docs_commands.SKIP (a cluster, a package install) are not run, each with its rea
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -172,3 +173,17 @@ def test_the_commands_of_a_page_run_as_written(doc, tmp_path, data_root, request
                                         f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-3000:]}")
         if command.kind == "ui" and doc.name == "README.md":
             assert "sweep-grid" in result.stdout.split(), f"{command.where()}: the UI shows {result.stdout!r}"
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    pages = [*dc.DOCS, dc.ROOT / "docs" / "measurements" / "README.md", dc.ROOT / "CHANGELOG.md"]
+    broken = [f"{page.relative_to(dc.ROOT)}: {target}" for page in pages
+              for target in re.findall(r"\]\(([^)#]+)\)", page.read_text())
+              if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()]
+    assert broken == []
+
+
+def test_the_readme_is_short_and_holds_no_measurement_log():
+    text = (dc.ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert not re.search(r"\b[0-9a-f]{7}\b|\bUTC\b|\bcommit\b", text), "commit hashes and times go in docs/measurements"
