@@ -85,8 +85,8 @@ def tiny_train(args, store):
     keys = keys_of(args)
     extra = [f"{k}={v}" for k, v in TINY.items() if k not in keys]
     sweeping = any(a in ("-m", "--multirun") for a in args)
-    if not sweeping and not keys & {"frameworks", "keras", "parity"}:
-        extra.append("frameworks=[scratchnn]")  # a single run imports TensorFlow only where it asks for Keras
+    if not keys & {"frameworks", "keras", "parity"}:
+        extra.append("frameworks=[scratchnn]")  # TensorFlow is imported only by the commands that ask for Keras
     if "mlflow.tracking_uri" not in keys:
         extra.append(f"mlflow.tracking_uri={store}")
     preset = next((a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("sweep=")), None)

@@ -168,7 +168,9 @@ def test_the_commands_of_a_page_run_as_written(doc, tmp_path, data_root, request
             wanted = [command.argv[i + 1] for i, a in enumerate(command.argv) if a == "--experiment"]
             for experiment in set(wanted) - experiments_in(store):
                 seed_experiment(experiment, store, scratch, env)
+        start = time.monotonic()
         result = run(command, scratch, env, project)
+        print(f"{time.monotonic() - start:6.1f} s  {command.where()}")  # shown with -s or on failure
         assert result.returncode == 0, (f"{command.where()}\nran: {shlex.join(map(str, command.argv))}\n"
                                         f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-3000:]}")
         if command.kind == "ui" and doc.name == "README.md":
