@@ -78,10 +78,11 @@ def free_port():
 def open_ui(command, cwd, env):
     """Start `mlflow ui` on a free loopback port; the experiments it serves, then stop it."""
     port = free_port()
-    proc = subprocess.Popen([*command.argv, "--host", "127.0.0.1", "--port", str(port)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    argv = [*command.argv, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # 4 workers by default
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=1000"
@@ -90,11 +91,13 @@ def open_ui(command, cwd, env):
                 return subprocess.CompletedProcess(command.argv, 0, "\n".join(names), "")
             except OSError:
                 time.sleep(1)
-        return subprocess.CompletedProcess(command.argv, 1, "", "mlflow ui did not answer within 120 s")
+        failed = subprocess.CompletedProcess(command.argv, 1, "", "mlflow ui did not answer within 240 s (or exited)")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=60)
+        log = proc.communicate(timeout=60)[0]
+    failed.stderr += "\n" + log[-3000:]
+    return failed
 
 
 def run(command, scratch, env, project):
