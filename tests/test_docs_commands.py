@@ -93,9 +93,12 @@ def open_ui(command, cwd, env):
                 time.sleep(1)
         failed = subprocess.CompletedProcess(command.argv, 1, "", "mlflow ui did not answer within 240 s (or exited)")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        log = proc.communicate(timeout=60)[0]
+        os.killpg(proc.pid, signal.SIGTERM)  # the UI and its uvicorn workers
+        try:
+            log = proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            log = proc.communicate()[0]
     failed.stderr += "\n" + log[-3000:]
     return failed
 
