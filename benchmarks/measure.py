@@ -36,8 +36,7 @@ PRELOAD = {  # driver module -> what its process imports before forking jobs
 }
 # The shortest timed span over which CPU time / wall time is reported. The kernel adds another
 # thread's CPU time to the process's clock at scheduler ticks (a few ms), so over a span of ~1 ms
-# the ratio can read above the machine's core count (seen: 1.78 at 1 thread over 0.9 ms, 2.74 on
-# a 2-core machine); over 0.25 s such a lag is a few percent.
+# the ratio can read above the machine's core count; over 0.25 s such a lag is a few percent.
 MIN_CPU_SPAN_S = 0.25
 
 

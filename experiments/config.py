@@ -77,7 +77,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     seed: int = 0
-    threads: int = 1  # BLAS threads for NumPy, intra-op threads for TensorFlow and PyTorch (README: "Threads")
+    threads: int = 1  # BLAS threads for NumPy, intra-op threads for TensorFlow and PyTorch (docs/performance.md)
     warmup_steps: int = 20  # untimed steps before timing, reported as warmup_time_s
     max_loss: Optional[float] = 1000.0  # a running epoch loss above this counts as divergence
     verbose: bool = True

@@ -13,8 +13,8 @@ warm-up, else at the start of fit), sharing the arrays' memory where TensorFlow 
 scratchnn gathers its batches in its epoch) into a tensor of batches, which `model.fit` takes as
 a tf.data pipeline (`_batches`), so the batches are those the runner's order gives; no data set
 is converted per epoch. Keras's fit, evaluate and predict are given tf.data pipelines rather than
-arrays: for arrays each call builds and traces its own slicing pipeline (measured: 0.125 s a
-fit call with validation against 0.035 s, 0.07 s an evaluate against 0.023 s). Validation,
+arrays: for arrays each call builds and traces its own slicing pipeline
+(docs/measurements/keras_settings.md). Validation,
 evaluation and prediction run EVAL_BATCH examples per forward pass, as the other frameworks'.
 """
 
@@ -43,8 +43,8 @@ def _batches(X, y, batch, order=None):
     """The rows of tensors X (and y, unless None) in `order` (int64; default: as they are), in
     batches of `batch`, the last one partial. The rows are gathered once, the full batches as one
     (S, batch, ...) tensor the pipeline slices a batch at a time. (`.batch` on the examples, which
-    slices them one by one and stacks them, keeps tf.data's threads busy beside the step: measured
-    at 1 thread, 1.04-1.16 cores against 0.97-1.00 this way, in the same wall time.)"""
+    slices them one by one and stacks them, keeps tf.data's threads busy beside the step, so the
+    twin used more than its threads' cores: docs/measurements/benchmark.md, "Cores used".)"""
     order = np.arange(X.shape[0]) if order is None else order
     S, r = divmod(len(order), batch)
 
@@ -156,7 +156,7 @@ class Keras(Framework):
         model.fit(_batches(X_t[:n], y_t[:n], M), epochs=1, shuffle=False, verbose=0, validation_data=val)
         X_test = data["test"][0]
         self.predict(X_test[:_every_shape(len(X_test), EVAL_BATCH)])
-        # an epoch's copy once, untimed (measured: without it the first timed epoch costs 0.1-0.2 s more)
+        # an epoch's copy once, untimed, so that the first timed epoch does not pay for the first copy
         _batches(X_t, y_t, M, np.arange(len(X_t))[::-1])  # int64, as fit's orders are
         for variable, value in zip(variables, state):
             variable.assign(value)
