@@ -43,7 +43,7 @@ class GemmFloor:
 
     For each layer l, with W^l (n^l, n^(l-1)), A^(l-1) (n^(l-1), M) and Delta^l (n^l, M): forward
     W A added into Z, backward W^T Delta into dA (l > 1) and BP3.2's Delta A^T, each made with the call
-    scratchnn's step makes it with (scratchnn.buffers): SciPy's BLAS gemm on the Fortran-ordered
+    scratchnn's step makes it with (scratchnn.step; F3 in scratchnn.buffers): SciPy's BLAS gemm on the Fortran-ordered
     transposes, outputs written in place into buffers made once per batch size, and Delta A^T
     accumulated into W^T (beta = 1, as the fused SGD update does; the floor's alpha is tiny, so
     its W stays put). A^0 is the transpose of an (M, 784) batch, as scratchnn's forward pass
