@@ -177,7 +177,7 @@ def test_the_commands_of_a_page_run_as_written(doc, tmp_path, data_root, request
         start = time.monotonic()
         result = run(command, scratch, env, project)
         print(f"{time.monotonic() - start:6.1f} s  {command.where()}")  # shown with -s or on failure
-        assert result.returncode == 0, (f"{command.where()}\nran: {shlex.join(map(str, command.argv))}\n"
+        assert result.returncode == 0, (f"{command.where()}\nran: {shlex.join(map(str, result.args))}\n"
                                         f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-3000:]}")
         if command.kind == "ui" and doc.name == "README.md":
             assert "sweep-grid" in result.stdout.split(), f"{command.where()}: the UI shows {result.stdout!r}"
