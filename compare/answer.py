@@ -63,12 +63,12 @@ def _exp(x):
 
 
 def where(table, multiplicity, kernel=None):
-    """The "where do they differ" table as text: key, value, framework, configs, Δacc with CI, I², the
-    adjusted verdict, and the time ratio with its CI."""
+    """The "where do they differ" table as text: framework, setting (`width=64`), configs, Δacc with CI, I²,
+    the adjusted p-values and verdict, and the time ratio with its CI."""
     label = {"bh": "BH", "holm": "Holm", "none": "unadjusted"}[multiplicity]
     rows = table.to_dict("records")
     return pd.DataFrame({
-        "key": table["key"].tolist(), "value": [value_text(v) for v in table["value"]], "vs": table["vs"].tolist(),
+        "vs": table["vs"].tolist(), "setting": [f"{k}={value_text(v)}" for k, v in zip(table["key"], table["value"])],
         "configs": table["configs"].astype(str).tolist(), "Δacc pp": [pp(r["delta_pp"]) for r in rows],
         "95% CI": [interval(r["delta_lo"], r["delta_hi"], pp) for r in rows],
         "I²": ["n/a" if r["i2"] != r["i2"] else f"{r['i2']:.0%}" for r in rows],

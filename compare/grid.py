@@ -93,7 +93,7 @@ def kernels(pairs):
 
 def describe(found):
     """One BLAS kernel's description, or every one with its runs when they differ."""
-    if not found:
+    if not found or set(found) == {"not recorded"}:
         return "BLAS not recorded"
     if len(found) == 1:
         return f"BLAS: {next(iter(found))}"

@@ -133,8 +133,10 @@ def summary(r, report_hint=None, *, hints=True):
     lines = answer.lines(r["grid"], r["kernels"], r["margin_pp"])
     lines += display.summary_lines(r["summary"], r["table"], r["columns"], r["margin_pp"], r["multiplicity"],
                                    r["spreads"])
-    if not hints:
-        return lines
+    if not hints:  # the UI pages without the store (a report file never names a machine path)
+        pages = r["pairs"][["experiment", "experiment_id"]].drop_duplicates().values
+        return lines + [f"training runs of {e} in the MLflow UI started on this store (the command is printed with "
+                        f"the report): {names.UI_RUNS_PAGE.format(experiment_id=i)}" for e, i in pages]
     lines += [f"training runs of {e} in the MLflow UI: {hint}" for e, hint in r["hints"].items()]
     return lines + ([f"this report in the MLflow UI: {report_hint}"] if report_hint else [])
 
@@ -150,7 +152,7 @@ def _kernel_column(r):
 def _kernel_label(r):
     """The BLAS kernel every run used (`openblas 0.3.31 Haswell`), `BLAS not recorded`, or `BLAS: see column`."""
     found = {k for kernels in r["kernels"].values() for k in kernels}
-    return "BLAS: see column" if len(found) > 1 else next(iter(found), "BLAS not recorded")
+    return "BLAS: see column" if len(found) > 1 else next(iter(found - {"not recorded"}), "BLAS not recorded")
 
 
 def write(r, out, formats, report_hint=None):

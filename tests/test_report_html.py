@@ -66,8 +66,9 @@ def test_dom_holds_the_verdict_table_and_an_html_summary(page, tmp_path):
     assert {w: r["verdict"] for w, r in by_width.items()} == {
         "32": stats.EQUIVALENT, "64": stats.DIFFERENT, "128": stats.SINGLE, "256": stats.INCONCLUSIVE}
     assert by_width["64"]["Δacc pp"] == "+2.00" and by_width["32"]["McNemar p"].startswith("≤ 1.00e+00")
-    assert parsed.summary[0] == "scratchnn vs keras: 1 equivalent, 1 different, 1 inconclusive, 1 inconclusive (n=1) " \
-                                "(of 4 configs)"
+    assert parsed.summary[0].startswith("scratchnn − keras over 4 configs: Δacc +0.56 pp, 95% CI [")
+    assert parsed.summary[3] == "scratchnn vs keras per config: 1 equivalent, 1 different, 1 inconclusive, " \
+                                "1 inconclusive (n=1) (of 4 configs)"
     assert any("?workflowType=machine_learning" in line for line in parsed.summary)
 
 

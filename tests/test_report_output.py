@@ -99,11 +99,12 @@ def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow
 
 
 def test_learning_curves_mark_every_epoch(monkeypatch, tmp_path):
-    """A 1-epoch run shows points, not an empty plot."""
+    """Two epochs: a line with a marker per epoch; an absent or all-NaN validation series is not drawn.
+    (One epoch is a bar chart: tests/test_report_grid.py.)"""
     figures = []
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
-    one_epoch = {"loss": [0.5], "accuracy": [0.9], "val_loss": [], "val_accuracy": [float("nan")]}
-    plots.learning_curves({"scratchnn": one_epoch, "keras": one_epoch}, tmp_path / "curves.png")
+    two_epochs = {"loss": [0.5, 0.4], "accuracy": [0.9, 0.92], "val_loss": [], "val_accuracy": [float("nan")] * 2}
+    plots.learning_curves({"scratchnn": two_epochs, "keras": two_epochs}, tmp_path / "curves.png")
     lines = [line for ax in figures[0].axes for line in ax.lines]
     assert len(lines) == 4 and all(line.get_marker() not in (None, "", "None") for line in lines)
 
