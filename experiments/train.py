@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
 from experiments import job  # noqa: E402
-from experiments.config import CONF_DIR, register_configs  # noqa: E402
+from experiments.config import CONF_DIR, normalize, register_configs  # noqa: E402
 from experiments.signals import Interrupted, handled  # noqa: E402
 
 register_configs()
@@ -37,6 +37,7 @@ def run_name(hydra_cfg, sweeping):
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg):
     hydra_cfg = HydraConfig.get()
+    normalize(cfg)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
     name = cfg.mlflow.run_name or run_name(hydra_cfg, sweeping)
