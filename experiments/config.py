@@ -14,10 +14,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from . import names
+from .locations import DEFAULT_TRACKING_URI  # mlflow.db in the working directory, as MLflow's own default
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
-DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
 DEFAULT_FRAMEWORKS = ("scratchnn", "keras")  # torch is an extra: pip install -e ".[torch]"
 
 
