@@ -14,6 +14,7 @@ import json
 from . import names
 
 WORKFLOW = "workflowType=machine_learning"
+PARAM_WIDTH, METRIC_WIDTH = 120, 190  # pixels: a metric's full name and its value readable in the table
 
 
 def runs_page(experiment_id):
@@ -28,7 +29,7 @@ def compare_page(experiment_id, run_ids):
     """The compare page of `run_ids` (params and metrics side by side, a diff toggle, parallel coordinates)."""
     compact = {"separators": (",", ":")}
     return (f"/#/compare-runs?runs={json.dumps([str(r) for r in run_ids], **compact)}"
-            f"&experiments={json.dumps([str(experiment_id)], **compact)}")
+            f"&experiments={json.dumps([str(experiment_id)], **compact)}&{WORKFLOW}")
 
 
 def run_link(experiment_id, parent_id, child_ids):
@@ -58,8 +59,9 @@ def comparison_state(swept_keys, frameworks):
     metrics = [names.of(fw, names.TEST_ACC) for fw in frameworks]
     metrics += [names.versus(fw, m) for fw in others for m in (names.ACC_DELTA_PP, names.TIME_RATIO)]
     first = names.REFERENCE if names.REFERENCE in frameworks else frameworks[0]
-    return {"selectedColumns": [column("params", param_of(k)) for k in swept_keys]
-            + [column("metrics", m) for m in metrics],
+    params, metrics = [column("params", param_of(k)) for k in swept_keys], [column("metrics", m) for m in metrics]
+    return {"selectedColumns": [column("attributes", "Dataset"), *params, *metrics],
+            "columnWidths": {**{c: PARAM_WIDTH for c in params}, **{c: METRIC_WIDTH for c in metrics}},
             "orderByKey": column("metrics", names.of(first, names.TEST_ACC)), "orderByAsc": False,
             "searchFilter": f"tags.{names.ROLE} = '{names.ROLE_PARENT}'"}
 
