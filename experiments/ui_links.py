@@ -60,7 +60,7 @@ def comparison_state(swept_keys, frameworks):
     metrics += [names.versus(fw, m) for fw in others for m in (names.ACC_DELTA_PP, names.TIME_RATIO)]
     first = names.REFERENCE if names.REFERENCE in frameworks else frameworks[0]
     params, metrics = [column("params", param_of(k)) for k in swept_keys], [column("metrics", m) for m in metrics]
-    return {"selectedColumns": [column("attributes", "Dataset"), *params, *metrics],
+    return {"selectedColumns": [*params, *metrics], "columnOrder": [*params, *metrics],  # widths need an order
             "columnWidths": {**{c: PARAM_WIDTH for c in params}, **{c: METRIC_WIDTH for c in metrics}},
             "orderByKey": column("metrics", names.of(first, names.TEST_ACC)), "orderByAsc": False,
             "searchFilter": f"tags.{names.ROLE} = '{names.ROLE_PARENT}'"}

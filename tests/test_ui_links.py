@@ -22,13 +22,13 @@ def test_the_pages_have_the_ui_s_formats():
 
 def test_the_comparison_view_shows_the_swept_params_each_framework_s_accuracy_and_the_differences():
     state = ui_links.comparison_state(["model.width", "optimizer"], ["scratchnn", "keras", "torch"])
-    assert state["selectedColumns"] == [
-        "attributes.`Dataset`", "params.`model.width`", "params.`optimizer.name`", "metrics.`scratchnn/test/acc`",
+    assert state["selectedColumns"] == state["columnOrder"] == [
+        "params.`model.width`", "params.`optimizer.name`", "metrics.`scratchnn/test/acc`",
         "metrics.`keras/test/acc`", "metrics.`torch/test/acc`", "metrics.`vs_keras/acc_delta_pp`",
         "metrics.`vs_keras/time_ratio`", "metrics.`vs_torch/acc_delta_pp`", "metrics.`vs_torch/time_ratio`"]
     assert state["orderByKey"] == "metrics.`scratchnn/test/acc`" and state["orderByAsc"] is False
     assert state["searchFilter"] == "tags.role = 'parent'"
-    assert set(state["columnWidths"]) == set(state["selectedColumns"][1:])
+    assert set(state["columnWidths"]) == set(state["selectedColumns"])
 
 
 def test_a_sweep_s_saved_view_is_one_experiment_tag_in_the_ui_s_envelope(tmp_path):
