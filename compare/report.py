@@ -19,14 +19,13 @@ import mlflow
 import numpy as np
 
 from experiments import names
+from experiments.locations import DEFAULT_TRACKING_URI, REPORTS, folder_name
 
 from . import answer, display, grid, mcnemar, output, plots, render, stats, tables, verdicts
 from .runs import (NUMERIC, PARITY_BOUND, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples,
                    search, value_text)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REPORTS_ROOT = PROJECT_ROOT / "reports"
-DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"  # the training default (experiments.config)
+REPORTS_ROOT = Path(REPORTS)  # reports/ in the working directory, beside the default store
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
 
 
@@ -224,7 +223,7 @@ def reports_experiment(client, experiments, tracking_uri):
         return found.experiment_id
     location = client.get_experiment_by_name(experiments[0]).artifact_location
     local = not tracking_uri.startswith(("http://", "https://")) and "/" in location
-    sibling = f"{location.rstrip('/').rsplit('/', 1)[0]}/{output_folder(name, '.').name}" if local else None
+    sibling = f"{location.rstrip('/').rsplit('/', 1)[0]}/{folder_name(name)}" if local else None  # inside the root
     return client.create_experiment(name, artifact_location=sibling)
 
 

@@ -14,10 +14,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from . import names
+from .locations import DEFAULT_TRACKING_URI  # mlflow.db in the working directory, as MLflow's own default
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
-DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
 DEFAULT_FRAMEWORKS = ("scratchnn", "keras")  # torch is an extra: pip install -e ".[torch]"
 
 
@@ -132,31 +132,28 @@ def optimizer_label(opt_cfg):
 
 def validate(cfg, n_train=None):
     """Reject out-of-range values before any training, naming the field and the value."""
-    from scratchnn import activations, datasets, initializers, optimizers
+    from scratchnn import activations, bounds, datasets, initializers, optimizers
 
     def check(ok, key, value, why):
         if not ok:
             raise ConfigError(f"{key} {why}. Received: {key}={value!r}")
 
     m, t, o = cfg.model, cfg.train, cfg.optimizer
-    check(cfg.data.name in datasets.DATASETS, "data.name", cfg.data.name, f"must be one of {sorted(datasets.DATASETS)}")
+    check(cfg.data.name in datasets.NAMES, "data.name", cfg.data.name, f"must be one of {list(datasets.NAMES)}")
     check(m.depth >= 0, "model.depth", m.depth, "must be >= 0")
     check(m.width >= 1, "model.width", m.width, "must be >= 1")
     check(m.activation in activations.NAMES, "model.activation", m.activation,
           f"must be one of {sorted(activations.NAMES)}")
     check(m.init in initializers.NAMES, "model.init", m.init, f"must be one of {sorted(initializers.NAMES)}")
-    check(0 <= m.dropout < 1, "model.dropout", m.dropout, "must be in [0, 1)")
-    check(0 <= m.l2 < math.inf, "model.l2", m.l2, "must be finite and >= 0")
+    for key, value, name in (("model.dropout", m.dropout, "rate"), ("model.l2", m.l2, "l2")):
+        why = bounds.problem(name, value)
+        check(why is None, key, value, why)
     target = o.get("_target_", "")
     known = [f"scratchnn.optimizers.{cls.__name__}" for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam)]
     check(target in known, "optimizer._target_", target, f"must be one of {known}")
-    check(0 < o.lr < math.inf, "optimizer.lr", o.lr, "must be finite and > 0")
-    unit = (lambda v: 0 <= v < 1, "must be in [0, 1)")
-    bounds = {"momentum": (lambda v: 0 <= v <= 1, "must be in [0, 1]"), "rho": unit, "beta_1": unit, "beta_2": unit,
-              "epsilon": (lambda v: 0 < v < math.inf, "must be finite and > 0")}
-    for key, (ok, why) in bounds.items():
-        if key in o:
-            check(ok(o[key]), f"optimizer.{key}", o[key], why)
+    for key in (k for k in bounds.BOUNDS if k in o):  # the library's own bounds: what it accepts, this accepts
+        why = bounds.problem(key, o[key])
+        check(why is None, f"optimizer.{key}", o[key], why)
     check(t.seed >= 0, "train.seed", t.seed, "must be >= 0")
     check(t.epochs >= 1, "train.epochs", t.epochs, "must be >= 1")
     check(t.batch_size >= 1, "train.batch_size", t.batch_size, "must be >= 1")
@@ -185,6 +182,16 @@ def validate(cfg, n_train=None):
         check(m.dropout == 0, "model.dropout", m.dropout, "must be 0 with parity=true (masks cannot match)")
         check(names.REFERENCE in cfg.frameworks and len(cfg.frameworks) >= 2, "frameworks", list(cfg.frameworks),
               f"must include {names.REFERENCE} and another framework with parity=true")
+
+
+def normalize(cfg):
+    """Spell `data.name` as the library's key (fashion-mnist -> fashion_mnist), so both spellings are one
+    config: one hash, one value in the reports. A name the library does not know is left for `validate`."""
+    from scratchnn import datasets
+
+    if cfg.data.name in datasets.NAMES:
+        cfg.data.name = datasets.canonical(cfg.data.name)
+    return cfg
 
 
 def parity_on(cfg):

@@ -16,7 +16,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from . import data_cache, isolate, names, tracking
+from . import data_cache, isolate, names, tracking, ui_links
 from .config import validate, validate_objective
 from .frameworks import preload as framework_modules
 from .lifecycle import reason, terminate, warn
@@ -96,8 +96,17 @@ def report(cfg, metrics, *, hint):
     if metrics.get("skipped"):
         log.info(f"skipped: {metrics['skipped']}")
     else:
-        view = [view_hint(cfg.mlflow.tracking_uri, metrics.get("experiment_id"))] if hint else []
+        page = _compare_page(metrics)
+        view = [view_hint(cfg.mlflow.tracking_uri, metrics.get("experiment_id"), page)] if hint else []
         log.info(" | ".join([summary_line(metrics), *view]))
+
+
+def _compare_page(metrics):
+    """The MLflow UI page of a finished single run: its frameworks' children side by side (ui_links.run_link)."""
+    if not metrics.get("experiment_id"):
+        return None
+    children = list(metrics.get("child_runs", {}).values())
+    return ui_links.run_link(metrics["experiment_id"], metrics["parent_run_id"], children)
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=False):

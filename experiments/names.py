@@ -16,6 +16,8 @@ string literal anywhere else is a bug. Layout of a store:
 import sys
 from pathlib import Path
 
+from .locations import absolute_uri
+
 # frameworks: the plug-in registry's keys (experiments/frameworks/<name>.py), in report order
 FRAMEWORKS = ("scratchnn", "keras", "torch")
 REFERENCE = "scratchnn"  # the implementation every other framework is compared against
@@ -80,14 +82,19 @@ CONFIG_FILE, CURVES, PARITY_LOSSES = "config.yaml", "learning_curves.png", "pari
 # the MLflow UI
 UI_RUNS_PAGE = "/#/experiments/{experiment_id}?workflowType=machine_learning"  # the runs table, model-training mode
 REPORTS_SUFFIX = "-reports"  # compare.report logs to <experiment>-reports, never among the training runs
+SHARED_VIEW = "mlflow.sharedViewState."  # experiment tag <this><key>: a saved view of the runs table (ui_links)
+DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's tag: which set it is, one of DATASET_CONTEXTS
+DATASET_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}  # the runner's sets -> context
 
 
-def view_hint(tracking_uri, experiment_id=None):
-    """How to see an experiment's runs, working as printed: `open <url>` for a server, else the command
-    that starts the UI on the store (venv active or not), then the URL of the experiment's runs table."""
-    page = UI_RUNS_PAGE.format(experiment_id=experiment_id) if experiment_id else ""
+def view_hint(tracking_uri, experiment_id=None, page=None):
+    """How to see an experiment's runs, working as printed from any folder: `open <url>` for a server, else
+    the command that starts the UI on the store (venv active or not; a sqlite file by its absolute path),
+    then the URL of `page` (a path from experiments/ui_links.py), by default the experiment's runs table."""
+    if page is None:
+        page = UI_RUNS_PAGE.format(experiment_id=experiment_id) if experiment_id else ""
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri.rstrip('/')}{page}"
     script = Path(sys.executable).with_name("mlflow")
     command = str(script) if script.exists() else f"{sys.executable} -m mlflow"
-    return f"{command} ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000{page}"
+    return f"{command} ui --backend-store-uri {absolute_uri(tracking_uri)}, then open http://127.0.0.1:5000{page}"

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 import scratchnn as sn
 from scratchnn import datasets
 
-from . import artifacts, blas, data_cache, frameworks, names, pairing, parity, tracking
+from . import artifacts, blas, data_cache, frameworks, mlflow_ui, names, pairing, parity, tracking
 from .config import optimizer_label, parity_on, validate
 from .lifecycle import Recorder, reason
 
@@ -71,6 +71,8 @@ class Job:
     recorder: Recorder
     warn_data: bool = True
     predicted: dict = field(default_factory=dict)  # {framework: predicted test classes}, for pairing.metrics
+    inputs: list = field(default_factory=list)  # the data sets as MLflow dataset inputs (mlflow_ui), for every run
+    child_runs: dict = field(default_factory=dict)  # framework -> its child run's id
 
 
 def _epoch_logger(job, run_id, framework):
@@ -108,6 +110,8 @@ def _run_child(job, parent_id, model):
     """One child run: train, log metrics, the saved model and predictions; returns (history, metrics)."""
     with job.recorder.run(model.name, {names.FRAMEWORK: model.name}, parent_id=parent_id) as run_id:
         job.recorder.log_params(run_id, {**job.params, **model.params()})
+        job.child_runs[model.name] = run_id
+        mlflow_ui.log_inputs(job.recorder.client, run_id, job.inputs)
         history, probabilities, metrics = _timed(job, model, _epoch_logger(job, run_id, model.name))
         job.recorder.log_metrics(run_id, metrics)
         job.predicted[model.name] = probabilities.argmax(axis=1)
@@ -122,6 +126,7 @@ def _setup(job):
     """Data, every framework configured (threads) and its model built; raises before any training."""
     cfg = job.cfg
     job.data = prepare_data(cfg, job.seeds["split"], warn=job.warn_data)
+    job.inputs = mlflow_ui.dataset_inputs(job.data, cfg.data.name)
     validate(cfg, n_train=len(job.data["train"][0]))
     tags = {"threads": cfg.train.threads}
     for fw in cfg.frameworks:
@@ -156,6 +161,7 @@ def _train_under(job, parent_id, name):
     with threadpool_limits(limits=cfg.train.threads, user_api="blas"):
         models, tags = _setup(job)
         recorder.set_tags(parent_id, tags)
+        mlflow_ui.log_inputs(recorder.client, parent_id, job.inputs)
         if parity_on(cfg):
             trajectories = parity.losses(job, lambda fw: build(cfg, fw, job.seeds["warmup"]),
                                          models[names.REFERENCE].get_weights())
@@ -209,7 +215,7 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
             params[names.OPTIMIZER_NAME] = optimizer_label(cfg.optimizer)
             job = Job(cfg, {}, seeds_of(cfg), params, recorder, warn_data)
             metrics = _train_under(job, parent_id, name)
-    metrics.update(parent_run_id=parent_id, experiment_id=experiment_id)
+    metrics.update(parent_run_id=parent_id, experiment_id=experiment_id, child_runs=dict(job.child_runs))
     return metrics
 
 
@@ -218,9 +224,9 @@ def _skipped(name, run, why):
             "parent_run_id": run.info.run_id, **run.data.metrics}
 
 
-def view_hint(tracking_uri, experiment_id=None):
-    """`view: ` and how to open the runs (names.view_hint)."""
-    return "view: " + names.view_hint(tracking_uri, experiment_id)
+def view_hint(tracking_uri, experiment_id=None, page=None):
+    """`view: ` and how to open the runs, or `page` (names.view_hint)."""
+    return "view: " + names.view_hint(tracking_uri, experiment_id, page)
 
 
 def summary_line(metrics):

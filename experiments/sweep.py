@@ -19,7 +19,8 @@ from pathlib import Path
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
-from . import sweep_info, tracking
+from . import mlflow_ui, sweep_info, tracking
+from .lifecycle import reason, warn
 from .runner import view_hint
 
 STATUSES = ("finished", "failed", "skipped", "killed")
@@ -79,6 +80,20 @@ class SweepCallback(Callback):
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
         experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start
+        page = comparison_view(config, experiment_id)
         print(f"sweep: {line} in {wall:.0f} s wall time" + (f" (fit time: {fit_line})" if fit else "")
-              + f" | experiment {config.mlflow.experiment!r} | {view_hint(config.mlflow.tracking_uri, experiment_id)}",
-              flush=True)
+              + f" | experiment {config.mlflow.experiment!r} | "
+              + view_hint(config.mlflow.tracking_uri, experiment_id, page), flush=True)
+
+
+def comparison_view(config, experiment_id):
+    """Save the sweep's view of the comparison in its experiment (mlflow_ui); the page that opens it, or
+    None (the runs table is printed instead) if there is no experiment or the store refused the tag."""
+    if experiment_id is None:
+        return None
+    try:
+        client, _ = tracking.connect(config.mlflow)
+        return mlflow_ui.save_comparison_view(client, experiment_id, swept(config), config.frameworks)
+    except Exception as exc:
+        warn(f"could not save the comparison view in experiment {config.mlflow.experiment!r}: {reason(exc)}")
+        return None

@@ -23,8 +23,10 @@ from urllib.parse import urlparse
 import mlflow
 from omegaconf import OmegaConf
 
+from . import locations
 from .config import PROJECT_ROOT
 from .lifecycle import reason, terminate
+from .locations import sqlite_file
 from .names import (CLAIM, CONFIG_HASH, EXPERIMENT_KIND, FRAMEWORK, FRAMEWORKS_TAG, HEARTBEAT, HEARTBEAT_S, JOB,
                     PARENT, ROLE, ROLE_PARENT, TEST_ACC, TRAINING_KIND)
 
@@ -36,19 +38,21 @@ class StoreError(RuntimeError):
     """The tracking store cannot be reached or written; the message names the path or URI."""
 
 
-def sqlite_file(tracking_uri):
-    """The database file of a `sqlite:///` URI, or None for any other store."""
-    return Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else None
-
-
 def artifact_root(tracking_uri):
     """Artifacts live beside a sqlite store (<db folder>/mlartifacts), whatever the working directory."""
     db, parsed = sqlite_file(tracking_uri), urlparse(tracking_uri)
     if db is not None:
-        return db.resolve().parent / "mlartifacts"
+        return db.resolve().parent / locations.ARTIFACTS
     if parsed.scheme in ("", "file"):
         return Path(parsed.path).resolve()
     return None  # a server decides
+
+
+def artifact_location(tracking_uri, name):
+    """The artifact location of a new experiment `name`: a folder directly inside the store's artifact
+    root, whatever the name holds (`../`, `/`, HTML: locations.folder_name), or None where the server decides."""
+    root = artifact_root(tracking_uri)
+    return locations.inside(root, name).as_uri() if root else None
 
 
 def _check_folder(uri):
@@ -105,9 +109,8 @@ def connect(mlflow_cfg):
             experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return client, experiment.experiment_id
-        root = artifact_root(uri)
         try:
-            return client, client.create_experiment(name, artifact_location=(root / name).as_uri() if root else None,
+            return client, client.create_experiment(name, artifact_location=artifact_location(uri, name),
                                                     tags={EXPERIMENT_KIND: TRAINING_KIND})
         except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel job
             experiment = client.get_experiment_by_name(name)

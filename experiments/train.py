@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 
 from experiments import job, sweep_info  # noqa: E402
-from experiments.config import CONF_DIR, register_configs  # noqa: E402
+from experiments.config import CONF_DIR, normalize, register_configs  # noqa: E402
 from experiments.signals import Interrupted, handled  # noqa: E402
 
 register_configs()
@@ -36,6 +36,7 @@ def run_name(hydra_cfg, swept_keys=None):
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg):
     hydra_cfg = HydraConfig.get()
+    normalize(cfg)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     searching = sweeping and "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
     info = sweep_info.read(hydra_cfg.sweep.dir) if sweeping else None

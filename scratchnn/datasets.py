@@ -75,10 +75,24 @@ def cache_dir():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scratchnn"
 
 
+ALIASES = {"fashion-mnist": "fashion_mnist"}  # the spelling of its folder and its release, as users type it
+NAMES = tuple(sorted([*DATASETS, *ALIASES]))  # every name `load_mnist` accepts
+
+
+def canonical(name):
+    """The key of `DATASETS` for `name` or one of its `ALIASES` ("fashion-mnist" -> "fashion_mnist").
+
+    Args:
+        name: One of `NAMES`.
+    """
+    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in DATASETS:
+        raise ValueError(f"Unknown data set. Expected one of {list(NAMES)}. Received: name={name!r}")
+    return key
+
+
 def _spec(name):
-    if name not in DATASETS:
-        raise ValueError(f"Unknown data set. Expected one of {sorted(DATASETS)}. Received: name={name!r}")
-    return DATASETS[name]
+    return DATASETS[canonical(name)]
 
 
 def _user_folder(root, spec, source):
@@ -215,7 +229,7 @@ def load_mnist(name="mnist", data_dir=None, **locate_kwargs):
     """((X_train, y_train), (X_test, y_test)): uint8 images (N, 28, 28) and uint8 labels (N,).
 
     Args:
-        name: "mnist" or "fashion_mnist".
+        name: "mnist", "fashion_mnist" or "fashion-mnist" (see `NAMES`).
         data_dir: A folder holding the files (see `locate`); None or "" for unset.
         **locate_kwargs: `offline`, `mirrors`, `opener`, passed to `locate`.
     """

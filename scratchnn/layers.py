@@ -6,7 +6,7 @@ A layer's `forward(A_prev, training)` saves what its backward needs on `self.ctx
 
 import numpy as np
 
-from . import activations, initializers
+from . import activations, bounds, initializers
 
 
 class Dense:
@@ -29,8 +29,7 @@ class Dense:
     def __init__(self, units, activation="linear", *, kernel_initializer="glorot_uniform", l2=0.0):
         if not (isinstance(units, (int, np.integer)) and not isinstance(units, bool) and units >= 1):
             raise ValueError(f"units must be a positive integer. Received: units={units!r}")
-        if not l2 >= 0:
-            raise ValueError(f"l2 must be >= 0. Received: l2={l2!r}")
+        bounds.check("l2", l2)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -160,8 +159,7 @@ class Dropout:
     """
 
     def __init__(self, rate):
-        if not (isinstance(rate, (int, float)) and 0 <= rate < 1):
-            raise ValueError(f"rate must be in [0, 1). Received: rate={rate!r}")
+        bounds.check("rate", rate)
         self.rate = float(rate)
         self.rng = self.ctx = None
         self.params = self.grads = []

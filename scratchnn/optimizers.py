@@ -9,6 +9,8 @@ Keras does it, so that float32 results agree.
 
 import numpy as np
 
+from . import bounds
+
 
 class Optimizer:
     """Base class: a learning rate, an iteration count and per-variable state ("slots").
@@ -16,15 +18,14 @@ class Optimizer:
     Subclasses set `name` and `slot_names` and implement `update_step`.
 
     Args:
-        lr: Positive finite float, the learning rate.
+        lr: Positive finite float, the learning rate (`bounds.BOUNDS`).
     """
 
     name = ""
     slot_names = ()
 
     def __init__(self, lr):
-        if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
-            raise ValueError(f"The learning rate must be a positive number. Received: lr={lr!r}")
+        bounds.check("lr", lr)
         self.lr = float(lr)
         self.iterations = 0
         self._slots = []
@@ -75,8 +76,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
         super().__init__(lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum!r}")
+        bounds.check("momentum", momentum)
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("m", "t1", "t2") if self.momentum else ("t1",)
 
@@ -108,16 +108,16 @@ class RMSprop(Optimizer):
     Args:
         lr: Positive float, the learning rate. Default 0.001.
         rho: Float in [0, 1), the decay of the running mean of g^2.
-        momentum: Float >= 0. Default 0.
-        epsilon: Small float added to v inside the square root.
+        momentum: Float in [0, 1). Default 0.
+        epsilon: Small positive float added to v inside the square root.
     """
 
     name = "rmsprop"
 
     def __init__(self, lr=0.001, rho=0.9, momentum=0.0, epsilon=1e-7):
         super().__init__(lr)
-        if not 0 <= rho < 1:
-            raise ValueError(f"rho must be in [0, 1). Received: rho={rho!r}")
+        for key, value in (("rho", rho), ("momentum", momentum), ("epsilon", epsilon)):
+            bounds.check(key, value)
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.slot_names = ("v", "m", "t1", "t2") if self.momentum else ("v", "t1", "t2")
 
@@ -150,7 +150,7 @@ class Adam(Optimizer):
         lr: Positive float, the learning rate. Default 0.001.
         beta_1: Float in [0, 1), the decay of the first moment m.
         beta_2: Float in [0, 1), the decay of the second moment v.
-        epsilon: Small float added to sqrt(v).
+        epsilon: Small positive float added to sqrt(v).
     """
 
     name = "adam"
@@ -158,9 +158,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(lr)
-        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{key} must be in [0, 1). Received: {key}={value!r}")
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2), ("epsilon", epsilon)):
+            bounds.check(key, value)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def update_step(self, g, w, slots):

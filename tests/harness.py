@@ -177,11 +177,15 @@ def mlflow_server(backend_uri, folder, *options):
              "--backend-store-uri", backend_uri, *options],
             cwd=folder, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            wait_for(lambda: healthy(uri), timeout=120, what=f"mlflow server on {uri}")
+            wait_for(lambda: healthy(uri), timeout=300, what=f"mlflow server on {uri}")
             yield uri
         finally:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loaded machine: do not leave it behind
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def runs_of(cfg):

@@ -93,9 +93,9 @@ def test_importing_compare_loads_names_only_no_training_code_hydra_or_tensorflow
             "{'experiments', 'scratchnn', 'hydra', 'omegaconf', 'tensorflow', 'keras', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(report.__file__).parents[1], capture_output=True,
                          text=True, check=True).stdout
-    assert out.strip() == "['experiments', 'experiments.names']"
-    from experiments.config import DEFAULT_TRACKING_URI  # the default compare computes for itself
-    assert report.DEFAULT_TRACKING_URI == DEFAULT_TRACKING_URI
+    assert out.strip() == "['experiments', 'experiments.locations', 'experiments.names']"
+    from experiments.config import DEFAULT_TRACKING_URI  # one owner: experiments.locations
+    assert report.DEFAULT_TRACKING_URI is DEFAULT_TRACKING_URI
 
 
 def test_learning_curves_mark_every_epoch(monkeypatch, tmp_path):
