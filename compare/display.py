@@ -126,11 +126,11 @@ def verdicts(comparisons, table, columns, parity=None, multiplicity="bh", blas=N
     out[f"p diff ({label})"] = [pvalue(r["p_diff_adj"]) for r in rows]
     out[f"p equiv ({label})"] = [pvalue(r["p_tost_adj"]) for r in rows]
     out["verdict"] = ["n/a" if pd.isna(r["verdict"]) else r["verdict"] for r in rows]
+    if "parity_seeds" in merged:
+        out[PARITY_COLUMN] = [parity_cell(r) for r in rows]
     out["seeds for 80% power"] = ["" if r["verdict"] != stats.INCONCLUSIVE else
                                   f"> {MAX_SEEDS}" if pd.isna(r["seeds_80"]) else str(int(r["seeds_80"])) for r in rows]
     out["McNemar p"] = [_mcnemar(r) for r in rows]
-    if "parity_seeds" in merged:
-        out[PARITY_COLUMN] = [parity_cell(r) for r in rows]
     out["time ratio" + (f" ({kernel})" if kernel else "")] = [sig3(r["time_ratio"]) for r in rows]
     out["ratio 95% CI"] = [interval(r["ratio_lo"], r["ratio_hi"], sig3) for r in rows]
     if blas is not None:
