@@ -17,7 +17,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from . import data_cache, isolate, names, tracking
+from . import data_cache, isolate, names, pruning, tracking
 from .config import validate, validate_objective
 from .frameworks import preload as framework_modules
 from .lifecycle import reason, terminate, warn
@@ -48,7 +48,7 @@ def preload(cfg):
     prepared as this config splits it (the first request of the process wins: data_cache)."""
     data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
     return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
-            "matplotlib.pyplot", "experiments.data_cache"]
+            "matplotlib.pyplot", "experiments.data_cache", *(pruning.PRELOAD if cfg.search.trial is not None else ())]
 
 
 def why(exc):
@@ -106,7 +106,8 @@ def report(cfg, metrics, *, hint):
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
-    """The job: returns the objective (NaN for a failed or skipped-without-result config).
+    """The job: returns the objective (NaN for a failed or skipped-without-result config; a
+    pruning.Pruned, not raised, for a search's trial that was pruned).
     A single run that fails exits 1 with one `error:` line. Only the `first` job of a sweep
     warns about unverified data files."""
     job_id = uuid.uuid4().hex
@@ -125,6 +126,10 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True):
             _leave_if_worker(exc)
             raise
         except Exception as exc:
+            if pruning.was_pruned(exc):  # the search's pruner stopped it (its runs say so): returned to the sweeper
+                write_status(output_dir, "pruned", pruning.message(exc))
+                logging.getLogger("scratchnn").info(f"pruned: {name} {pruning.message(exc)}")
+                return pruning.Pruned(pruning.message(exc))
             died = isinstance(exc, isolate.JobDied)
             unreachable = getattr(exc, "kind", "") == "StoreError"  # the store could not be opened: nothing to record in
             if (sweeping or died or isinstance(exc, isolate.JobError)) and not unreachable:

@@ -28,6 +28,8 @@ CONFIG_HASH, CONFIG_ID = "config_hash", "config_id"  # sha256 of the config with
 FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
 HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
 RUN_NAME, NOTE = "mlflow.runName", "mlflow.note.content"  # NOTE: the run's description in the UI
+# on a parent and its child stopped by a search's pruner (FINISHED, without test metrics): why, and the epoch (1-based)
+PRUNED, PRUNED_EPOCH = "pruned", "pruned_epoch"
 EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # a training experiment
 
 # child metrics: per epoch (step = epoch index), under the history keys every framework's fit returns

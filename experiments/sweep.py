@@ -22,7 +22,7 @@ from . import tracking
 from .job import SWEEP_SIZE, SWEPT_KEYS
 from .runner import view_hint
 
-STATUSES = ("finished", "failed", "skipped", "killed")
+STATUSES = ("finished", "failed", "skipped", "killed", "pruned")
 
 
 def read_statuses(sweep_dir):
@@ -75,7 +75,7 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         counts, fit = read_statuses(config.hydra.sweep.dir)
-        line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k != "killed" or counts[k])
+        line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k not in ("killed", "pruned") or counts[k])
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
         experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start
