@@ -66,10 +66,6 @@ def message(exc):
 
 
 def loggable(container):
-    """The config as a dict to log: the search's storage URL without its password."""
-    search = container.get("search") or {}
-    if search.get("storage"):
-        from sqlalchemy.engine import make_url
-
-        search["storage"] = make_url(search["storage"]).render_as_string(hide_password=True)
-    return container
+    """The config as a dict to log, without `search`: where a trial reports is not what it trains (the
+    reports would take search.trial for a config key), and the storage URL may hold a password."""
+    return {key: value for key, value in container.items() if key != "search"}

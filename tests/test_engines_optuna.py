@@ -16,7 +16,8 @@ import pytest
 import yaml
 from harness import free_port, wait_for
 from optuna.trial import TrialState
-from test_search import STUDY, environment, search_command, trials
+from test_search import STUDY, trials
+from test_search_shared import finish, start_search
 
 from experiments.config import PROJECT_ROOT
 
@@ -63,18 +64,6 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def start_search(tmp_path, out, storage, *overrides):
-    cmd = search_command(tmp_path, out, f"hydra.sweeper.storage={storage}", *overrides)
-    return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=environment(), start_new_session=True, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def finish(process, timeout=600):
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output[-3000:]
-    return output
-
-
 def test_new_schema_created_by_processes_started_together(postgres):
     url = postgres()  # a new database: Optuna's tables are created by whichever process comes first
     processes = [subprocess.Popen([sys.executable, "-c", OPEN_STUDY, url], cwd=PROJECT_ROOT, text=True,
@@ -86,7 +75,8 @@ def test_new_schema_created_by_processes_started_together(postgres):
 
 def test_two_searches_started_together_on_a_new_study_run_n_trials_in_all(tmp_path, postgres):
     storage = postgres()
-    searches = [start_search(tmp_path, out, storage, "hydra.sweeper.n_trials=6") for out in ("out_a", "out_b")]
+    searches = [start_search(tmp_path, out, f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=6")
+                for out in ("out_a", "out_b")]
     outputs = [finish(search) for search in searches]
     done = trials(storage)
     assert len(done) == 6 and {t.state for t in done} == {TrialState.COMPLETE}, [t.state for t in done]
@@ -107,10 +97,10 @@ def trial_of_first_job(out):
 
 def test_a_killed_workers_trial_is_failed_and_run_again_by_the_other(tmp_path, postgres):
     storage = postgres()
-    killed = start_search(tmp_path, "out_a", storage, "hydra.sweeper.n_trials=4", *FAST_BEAT)
+    killed = start_search(tmp_path, "out_a", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4", *FAST_BEAT)
     number = wait_for(lambda: trial_of_first_job(tmp_path / "out_a"), killed, what="the first job of search a")
     wait_for(lambda: trials(storage)[number].state == TrialState.RUNNING, killed, what=f"trial {number} RUNNING")
-    other = start_search(tmp_path, "out_b", storage, "hydra.sweeper.n_trials=4", *FAST_BEAT)
+    other = start_search(tmp_path, "out_b", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4", *FAST_BEAT)
     time.sleep(1)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()

@@ -12,6 +12,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from test_search import STUDY, run_search, trials
 
+from compare import tables
+from compare.runs import load_pairs, samples, search
 from experiments import names, pruning, tracking
 from experiments.config import CONF_DIR, register_configs
 from hydra_plugins.scratchnn_optuna import _storage, _study
@@ -61,7 +63,11 @@ def test_a_lagging_trial_is_pruned_recorded_as_pruned_and_done_on_resume(tmp_pat
     assert [(m.step, m.value) for m in history] == [(0, pytest.approx(pruned.intermediate_values[0]))]
     parent = next(r for r in runs if r.data.tags.get(names.ROLE) == names.ROLE_PARENT)
     assert tracking.complete_parent(client, experiment_id, parent.data.tags[names.CONFIG_HASH]) is None  # ...not done
-    assert parent.data.params["search.trial"] == "5"
+    assert parent.data.params["model.width"] == "16" and not [p for p in parent.data.params if p.startswith("search.")]
+
+    pairs = load_pairs(search("sweep-search", uri))  # the report counts it apart, and never as a sample
+    assert pairs["state"].tolist() == ["pruned"] and not samples(pairs).any()
+    assert tables.summary(pairs, pairs.iloc[:0], {})["runs"]["pruned"] == 1 and tables.unfinished(pairs).empty
 
     again = run_search(tmp_path, "out2", *SEARCH)
     assert "0 of 6 trials to run" in again and "Launching" not in again  # the pruned trial counts as done
@@ -117,11 +123,9 @@ def test_a_pruned_job_becomes_a_pruned_trial_and_survives_pickling():
     assert value is None and why == "raised Pruned: raised"  # only a returned Pruned is a pruned trial
 
 
-def test_the_logged_config_hides_the_storage_password():
-    container = {"search": {"storage": "postgresql://mlflow:secret@127.0.0.1:5432/optuna", "trial": 3}}
-    assert pruning.loggable(container)["search"] == {"storage": "postgresql://mlflow:***@127.0.0.1:5432/optuna",
-                                                     "trial": 3}
-    assert pruning.loggable({"search": {"storage": None}}) == {"search": {"storage": None}}
+def test_the_logged_config_leaves_out_where_the_trial_reports():
+    container = {"model": {"width": 16}, "search": {"storage": "postgresql://mlflow:secret@127.0.0.1/optuna"}}
+    assert pruning.loggable(container) == {"model": {"width": 16}}
 
 
 def test_retried_trials_do_not_count_but_their_retries_do():
