@@ -197,7 +197,7 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
     statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in frameworks(rows)]
     failed = functools.reduce(operator.or_, [s.map(is_failure) for s in statuses])
     running = functools.reduce(operator.or_, [s.isin(LIVE) for s in statuses])
-    pruned = parents[tag(names.PRUNED)].notna().values if tag(names.PRUNED) in parents else False  # by a search's pruner
+    pruned = parents[tag(names.PRUNED)].notna().values if tag(names.PRUNED) in parents else False  # a search's pruner
     rows["state"] = np.select([pruned, failed, running], ["pruned", "failed", "running"], "finished")
     for other in others(rows):
         ok = samples(rows, [names.REFERENCE, other])

@@ -4,7 +4,7 @@ The config is validated here, before TensorFlow is imported. Training runs in a 
 child process (`isolate.supervise`); whatever happens to it, the store ends up telling the
 truth: a bad value in a sweep is recorded as a FAILED parent run, a killed child's runs are
 ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each job writes
-`status.json` (finished, failed, skipped or killed) in its output folder for the sweep summary.
+`status.json` (finished, failed, skipped, killed or pruned) in its output folder for the sweep summary.
 """
 
 import contextlib

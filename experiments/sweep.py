@@ -4,7 +4,7 @@ Before any job starts, `on_multirun_start` creates the store's schema and the sw
 experiment (so parallel jobs never race to migrate an empty sqlite file) and marks KILLED the
 runs whose heartbeat is older than `mlflow.stale_after_s`: runs of a dead process, never those
 of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints
-one line with how many configs finished, failed, were skipped and were killed, the wall time,
+one line with how many configs finished, failed, were skipped, killed and pruned (a search's), the wall time,
 each framework's total fit time, and how to view the runs. Each job announces itself as `job i of N`.
 """
 

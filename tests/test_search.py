@@ -18,7 +18,8 @@ from hydra_plugins.scratchnn_optuna import _space, _study
 from hydra_plugins.scratchnn_optuna.config import optuna_storage
 
 STUDY = "scratchnn-search"
-FAST_BEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]  # a killed search's trial: stale in 3 s
+FAST_BEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=6",  # a killed search's trial: 6 s
+             "mlflow.heartbeat_s=1", "mlflow.stale_after_s=4"]  # and its MLflow runs in 4 s, so the retry trains
 TINY = ["data.train_size=1000", "data.val_size=200", "data.test_size=500", "train.epochs=1", "train.warmup_steps=2",
         "frameworks=[scratchnn]", "train.threads=1", "model.depth=1", "model.activation=relu", "train.batch_size=64"]
 
@@ -89,8 +90,9 @@ def wait_for_running_trial(tmp_path, storage, process):
 
 def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    process = subprocess.Popen(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3", *FAST_BEAT), cwd=PROJECT_ROOT,
-                               env=environment(), start_new_session=True, stdout=subprocess.DEVNULL,
+    slow = ["train.epochs=4"]  # a trial RUNNING long enough to be killed while it is
+    process = subprocess.Popen(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3", *FAST_BEAT, *slow),
+                               cwd=PROJECT_ROOT, env=environment(), start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         wait_for_running_trial(tmp_path, storage, process)
@@ -100,13 +102,13 @@ def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     killed = [t for t in trials(storage) if t.state == TrialState.RUNNING]
     assert len(killed) == 1
 
-    output = run_search(tmp_path, "out2", "hydra.sweeper.n_trials=3", *FAST_BEAT)  # at once: it waits out the grace
+    output = run_search(tmp_path, "out2", "hydra.sweeper.n_trials=3", *FAST_BEAT, *slow)  # at once: waits out the grace
     assert f"re-running trials [{killed[0].number}]" in output
     after = trials(storage)
     assert len(counted(after)) == 3 and not [t for t in after if not t.state.is_finished()]
     assert after[killed[0].number].state == TrialState.FAIL
     rerun = [t for t in after if t.system_attrs.get("failed_trial") == killed[0].number]
-    assert len(rerun) == 1 and rerun[0].params == killed[0].params
+    assert len(rerun) == 1 and rerun[0].params == killed[0].params and rerun[0].state == TrialState.COMPLETE
 
 
 def test_search_space_syntax():

@@ -32,9 +32,12 @@ def _url(url):
 
 @contextlib.contextmanager
 def exclusive(url, what):
-    """Hold a lock named `what` on the database of `url` (see the module's doc) for the block."""
-    parsed = _url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    """Hold a lock named `what` on the database of `url` (see the module's doc) for the block;
+    nothing for an in-memory study (`url` None)."""
+    parsed = _url(url) if url is not None else None
+    if parsed is None:
+        yield
+    elif parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         with open(f"{Path(parsed.database).resolve()}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

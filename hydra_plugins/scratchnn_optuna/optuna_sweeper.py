@@ -10,7 +10,6 @@ with the same study share its `n_trials` (see `_study` and `_storage`). Each tri
 reports every epoch's validation accuracy to the trial and stops when the pruner says so.
 """
 
-import contextlib
 import logging
 import time
 import warnings
@@ -78,7 +77,7 @@ class OptunaSweeper(Sweeper):
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.params = dict(params or {})
         self.config = self.launcher = None
-        self.job_idx = 0
+        self.job_idx, self.retried = 0, set()
 
     def setup(self, *, hydra_context, task_function, config):
         self.config = config
@@ -132,8 +131,7 @@ class OptunaSweeper(Sweeper):
         no other search counts or asks; their first heartbeat is recorded at once."""
         from . import _storage, _study
 
-        lock = _storage.exclusive(self.settings.storage, f"ask:{study.study_name}") if storage else contextlib.nullcontext()
-        with lock:
+        with _storage.exclusive(self.settings.storage, f"ask:{study.study_name}"):
             self.fail_stale(study)
             left = self.n_trials - len(_study.counted(study.get_trials(deepcopy=False)))
             with warnings.catch_warnings():  # "Heartbeat of storage is supposed to be used with Study.optimize"
