@@ -128,6 +128,13 @@ def test_the_logged_config_leaves_out_where_the_trial_reports():
     assert pruning.loggable(container) == {"model": {"width": 16}}
 
 
+def test_each_trial_number_gets_its_own_sampler_seed():
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    draws = [_study.sampler_for(0, n).sample_independent(optuna.create_study(), None, "x", space["x"])
+             for n in (0, 0, 1)]
+    assert draws[0] == draws[1] != draws[2]  # one number: one draw; the next number (another search's): another
+
+
 def test_retried_trials_do_not_count_but_their_retries_do():
     study = optuna.create_study()
     dist = {"x": CategoricalDistribution([1, 2])}

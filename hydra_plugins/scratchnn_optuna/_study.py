@@ -15,6 +15,7 @@ import numbers
 import threading
 import warnings
 
+import numpy as np
 import optuna
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
@@ -37,11 +38,19 @@ def open_study(settings):
     if storage is not None:
         storage = _storage.open_storage(storage, heartbeat_interval=settings.heartbeat_interval,
                                         grace_period=settings.grace_period, max_retry=settings.max_retry)
-    sampler = optuna.samplers.TPESampler(seed=settings.seed)
-    study = optuna.create_study(study_name=settings.study_name, storage=storage, sampler=sampler,
+    study = optuna.create_study(study_name=settings.study_name, storage=storage, sampler=sampler_for(settings.seed, 0),
                                 pruner=_storage.make_pruner(settings.pruner), direction=settings.direction,
                                 load_if_exists=True)
     return study, storage
+
+
+def sampler_for(seed, number):
+    """The TPE sampler that asks for trial `number`: seeded with (seed, number), so that searches sharing
+    a study with one seed never draw the same params, and a study's draws do not depend on how many
+    searches made it (the sampler holds no state but its random generator)."""
+    if seed is None:
+        return optuna.samplers.TPESampler()
+    return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, number]).generate_state(1)[0]))
 
 
 def fail_stale(study):

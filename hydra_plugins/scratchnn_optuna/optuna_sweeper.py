@@ -134,9 +134,12 @@ class OptunaSweeper(Sweeper):
         with _storage.exclusive(self.settings.storage, f"ask:{study.study_name}"):
             self.fail_stale(study)
             left = self.n_trials - len(_study.counted(study.get_trials(deepcopy=False)))
-            with warnings.catch_warnings():  # "Heartbeat of storage is supposed to be used with Study.optimize"
-                warnings.simplefilter("ignore", UserWarning)
-                batch = [study.ask(fixed_distributions=space) for _ in range(max(0, min(self.n_jobs, left)))]
+            batch = []
+            for _ in range(max(0, min(self.n_jobs, left))):
+                study.sampler = _study.sampler_for(self.settings.seed, len(study.get_trials(deepcopy=False)))
+                with warnings.catch_warnings():  # "Heartbeat of storage is supposed to be used with Study.optimize"
+                    warnings.simplefilter("ignore", UserWarning)
+                    batch.append(study.ask(fixed_distributions=space))
             if storage is not None and self.settings.heartbeat_interval:
                 _study.beat(storage, study.study_name, batch)
         return batch
