@@ -124,6 +124,8 @@ def samples(rows, frameworks_=None):
     blamed = rows["failed_frameworks"].map(lambda s: set(s.split(",")) if isinstance(s, str) and s else set())
     parent_ok = (rows["status"] == "FINISHED") | ((rows["status"] == "FAILED") & blamed.map(bool) &
                                                   blamed.map(lambda failed: not failed & set(wanted)))
+    if "state" in rows:
+        parent_ok &= rows["state"] != "pruned"  # a config a search stopped early: counted apart, never a sample
     return functools.reduce(operator.and_, [rows[f"{fw}_status"] == "FINISHED" for fw in wanted], parent_ok)
 
 
@@ -202,7 +204,8 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
     statuses = [rows["status"]] + [rows[f"{fw}_status"] for fw in frameworks(rows)]
     failed = functools.reduce(operator.or_, [s.map(is_failure) for s in statuses])
     running = functools.reduce(operator.or_, [s.isin(LIVE) for s in statuses])
-    rows["state"] = np.select([failed, running], ["failed", "running"], "finished")
+    pruned = parents[tag(names.PRUNED)].notna().values if tag(names.PRUNED) in parents else False  # a search's pruner
+    rows["state"] = np.select([pruned, failed, running], ["pruned", "failed", "running"], "finished")
     for other in others(rows):
         ok = samples(rows, [names.REFERENCE, other])
         reference = rows[f"{names.REFERENCE}_acc"], rows[f"{names.REFERENCE}_fit_s"]

@@ -132,13 +132,13 @@ def summary(pairs, table, overview, *, parity_=None, bound=PARITY_BOUND):
         "seeds": sorted(pairs["seed"].dropna().astype(int).unique().tolist()),
         "seeds_per_config": (int(table["seeds"].min()), int(table["seeds"].max())) if len(table) else (0, 0),
         "failed_runs": {fw: int(pairs[f"{fw}_status"].map(is_failure).sum()) for fw in frameworks(pairs)},
-        "runs": {state: int((pairs["state"] == state).sum()) for state in ("finished", "failed", "running")},
+        "runs": {state: int((pairs["state"] == state).sum()) for state in ("finished", "failed", "running", "pruned")},
     }
 
 
 def unfinished(pairs):
     """The runs that failed or are still running (every column of the pairs), with their reasons."""
-    rows = pairs[pairs["state"] != "finished"].reset_index(drop=True)
+    rows = pairs[~pairs["state"].isin(("finished", "pruned"))].reset_index(drop=True)
     return rows.assign(reasons=["; ".join(reasons(record)) for record in rows.to_dict("records")])
 
 

@@ -101,6 +101,16 @@ class MLflowConfig:
 
 
 @dataclass
+class SearchConfig:
+    """Set by the Optuna sweeper for each trial: where its training process reports every epoch
+    (experiments/pruning.py). Not part of what is trained: left out of the config hash."""
+    storage: Optional[str] = None  # the study's SQLAlchemy URL
+    study: Optional[str] = None
+    trial: Optional[int] = None  # the trial's number in the study; null: no search
+    pruner: str = "none"  # the study's pruner: median, hyperband or none
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -108,6 +118,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     mlflow: MLflowConfig = field(default_factory=MLflowConfig)
     keras: KerasConfig = field(default_factory=KerasConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     frameworks: List[str] = field(default_factory=lambda: list(DEFAULT_FRAMEWORKS))
     parity: Any = False  # identical initial weights and a step-by-step loss comparison; auto: when dropout is 0
     parity_steps: int = 100

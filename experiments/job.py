@@ -4,7 +4,7 @@ The config is validated here, before TensorFlow is imported. Training runs in a 
 child process (`isolate.supervise`); whatever happens to it, the store ends up telling the
 truth: a bad value in a sweep is recorded as a FAILED parent run, a killed child's runs are
 ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each job writes
-`status.json` (finished, failed, skipped or killed) in its output folder for the sweep summary.
+`status.json` (finished, failed, skipped, killed or pruned) in its output folder for the sweep summary.
 """
 
 import contextlib
@@ -16,7 +16,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from . import data_cache, isolate, names, tracking, ui_links
+from . import data_cache, isolate, names, pruning, tracking, ui_links
 from .config import validate, validate_objective
 from .frameworks import preload as framework_modules
 from .lifecycle import reason, terminate, warn
@@ -43,7 +43,7 @@ def preload(cfg):
     prepared as this config splits it (the first request of the process wins: data_cache)."""
     data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
     return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
-            "matplotlib.pyplot", "experiments.data_cache"]
+            "matplotlib.pyplot", "experiments.data_cache", *(pruning.PRELOAD if cfg.search.trial is not None else ())]
 
 
 def why(exc):
@@ -110,7 +110,8 @@ def _compare_page(metrics):
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=False):
-    """The job: returns the objective (NaN for a failed or skipped-without-result config).
+    """The job: returns the objective (NaN for a failed or skipped-without-result config; a
+    pruning.Pruned, not raised, for a search's trial that was pruned).
     A single run that fails exits 1 with one `error:` line. Only the `first` job of a sweep
     warns about unverified data files. `worker`: this process is a launcher's worker, not the
     sweep's main process (sweep_info.SweepInfo.in_worker)."""
@@ -130,6 +131,10 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
             _leave_if_worker(exc, worker)
             raise
         except Exception as exc:
+            if pruning.was_pruned(exc):  # the search's pruner stopped it (its runs say so): returned to the sweeper
+                write_status(output_dir, "pruned", pruning.message(exc))
+                logging.getLogger("scratchnn").info(f"pruned: {name} {pruning.message(exc)}")
+                return pruning.Pruned(pruning.message(exc))
             died = isinstance(exc, isolate.JobDied)
             unreachable = getattr(exc, "kind", "") == "StoreError"  # the store could not be opened: nothing to record in
             if (sweeping or died or isinstance(exc, isolate.JobError)) and not unreachable:

@@ -108,7 +108,10 @@ class Recorder:
             raise_pending()
             yield run_id
         except BaseException as exc:
-            self.end(run_id, status_for(exc), reason(exc))
+            tags = getattr(exc, "run_tags", None)  # an exception that is no failure (pruning.Pruned): FINISHED, tagged
+            if tags:
+                self.set_tags(run_id, tags)
+            self.end(run_id, *(("FINISHED",) if tags else (status_for(exc), reason(exc))))
             raise
         else:
             if run_id in self.open_ids:  # not withdrawn

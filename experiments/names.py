@@ -31,6 +31,8 @@ FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
 HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
 RUN_NAME, NOTE = "mlflow.runName", "mlflow.note.content"  # NOTE: the run's description in the UI
 BLAS_TAGS = ("blas.internal_api", "blas.version", "blas.architecture")  # NumPy's BLAS (threadpoolctl), every run
+# on a parent and its child stopped by a search's pruner (FINISHED, without test metrics): why, and the epoch (1-based)
+PRUNED, PRUNED_EPOCH = "pruned", "pruned_epoch"
 EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"  # a training experiment
 
 # child metrics: per epoch (step = epoch index), under the history keys every framework's fit returns

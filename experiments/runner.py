@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 import scratchnn as sn
 from scratchnn import datasets
 
-from . import artifacts, blas, data_cache, frameworks, mlflow_ui, names, pairing, parity, tracking
+from . import artifacts, blas, data_cache, frameworks, mlflow_ui, names, pairing, parity, pruning, tracking
 from .config import optimizer_label, parity_on, validate
 from .lifecycle import Recorder, reason
 
@@ -79,6 +79,7 @@ def _epoch_logger(job, run_id, framework):
     """Per-epoch metrics under the names the reports use (NaN, no validation set, left out), and one
     line per epoch on the terminal when train.verbose."""
     epochs = job.cfg.train.epochs
+    report = pruning.reporter(job.cfg, framework)  # a search's trial: each epoch's val acc, pruned or not
 
     def log(epoch, logs):
         job.recorder.log_metrics(run_id, {names.EPOCH_METRICS[k]: v for k, v in logs.items()
@@ -87,6 +88,8 @@ def _epoch_logger(job, run_id, framework):
             val = f", val acc {logs['val_accuracy']:.2%}" if logs.get("val_accuracy", np.nan) == logs.get("val_accuracy") else ""
             print(f"{framework:>9} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f}, acc {logs['accuracy']:.2%}"
                   f"{val}, {logs['epoch_time']:.2f} s", flush=True)
+        if report is not None:
+            report(epoch, logs)
     return log
 
 
@@ -157,7 +160,8 @@ def _train_under(job, parent_id, name):
     """Everything inside the parent run; raises ExperimentFailed if a framework failed."""
     cfg, recorder = job.cfg, job.recorder
     recorder.log_params(parent_id, job.params)
-    recorder.log_text(parent_id, OmegaConf.to_yaml(cfg, resolve=True), names.CONFIG_FILE)
+    recorder.log_text(parent_id, OmegaConf.to_yaml(pruning.loggable(OmegaConf.to_container(cfg, resolve=True))),
+                      names.CONFIG_FILE)
     with threadpool_limits(limits=cfg.train.threads, user_api="blas"):
         models, tags = _setup(job)
         recorder.set_tags(parent_id, tags)
@@ -211,7 +215,7 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
                 recorder.withdraw(parent_id)
                 why = "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere"
                 return _skipped(name, holder, why)
-            params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+            params = tracking.flatten(pruning.loggable(OmegaConf.to_container(cfg, resolve=True)))
             params[names.OPTIMIZER_NAME] = optimizer_label(cfg.optimizer)
             job = Job(cfg, {}, seeds_of(cfg), params, recorder, warn_data)
             metrics = _train_under(job, parent_id, name)

@@ -5,7 +5,7 @@ experiment (so parallel jobs never race to migrate an empty sqlite file), tells 
 sweep's size and swept keys (`sweep_info`), and marks KILLED the
 runs whose heartbeat is older than `mlflow.stale_after_s`: runs of a dead process, never those
 of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints
-one line with how many configs finished, failed, were skipped and were killed, the wall time,
+one line with how many configs finished, failed, were skipped, killed and pruned (a search's), the wall time,
 each framework's total fit time, and how to view the runs.
 """
 
@@ -23,7 +23,7 @@ from . import mlflow_ui, sweep_info, tracking
 from .lifecycle import reason, warn
 from .runner import view_hint
 
-STATUSES = ("finished", "failed", "skipped", "killed")
+STATUSES = ("finished", "failed", "skipped", "killed", "pruned")
 
 
 def read_statuses(sweep_dir):
@@ -76,7 +76,7 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         counts, fit = read_statuses(config.hydra.sweep.dir)
-        line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k != "killed" or counts[k])
+        line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k not in ("killed", "pruned") or counts[k])
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
         experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start

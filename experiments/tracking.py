@@ -137,7 +137,7 @@ def config_hashes(cfg):
     """(config_hash, config_id): sha256 of the resolved config without where it is logged,
     with and without the seed. Runs of one config with other seeds share config_id."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("mlflow", "objective", "rerun"):  # where and how it is logged, not what runs
+    for key in ("mlflow", "objective", "rerun", "search"):  # where and how it is logged, not what runs
         data.pop(key, None)
     data["train"].pop("verbose", None)
     data["data"].pop("dir", None)  # where the files are is not what they are

@@ -16,6 +16,8 @@ from hydra_plugins.scratchnn_optuna import _space, _study
 from hydra_plugins.scratchnn_optuna.config import optuna_storage
 
 STUDY = "scratchnn-search"
+FAST_BEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=6",  # a killed search's trial: 6 s
+             "mlflow.heartbeat_s=1", "mlflow.stale_after_s=4"]  # and its MLflow runs in 4 s, so the retry trains
 TINY = ["data.train_size=1000", "data.val_size=200", "data.test_size=500", "train.epochs=1", "train.warmup_steps=2",
         "frameworks=[scratchnn]", "train.threads=1", "model.depth=1", "model.activation=relu", "train.batch_size=64"]
 
@@ -36,9 +38,9 @@ def trials(storage):
 
 
 def counted(all_trials):
-    """The trials that count towards n_trials: finished, and not interrupted by a kill."""
-    interrupted = {t.user_attrs["rerun_of"] for t in all_trials if "rerun_of" in t.user_attrs}
-    return [t for t in all_trials if t.state.is_finished() and t.number not in interrupted]
+    """The trials that count towards n_trials: finished, and not retried after a kill."""
+    retried = {n for t in all_trials for n in t.system_attrs.get("retry_history", [])}
+    return [t for t in all_trials if t.state.is_finished() and t.number not in retried]
 
 
 @pytest.mark.e2e
@@ -51,7 +53,7 @@ def test_a_diverging_trial_fails_and_the_search_completes(tmp_path):
                         "optimizer.lr=choice(0.1,1000)", "model.width=range(8,32)")
     states = [t.state for t in trials(storage)]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
-    assert "trial 1 failed" in output and "Optuna search: 2 complete, 1 failed" in output
+    assert "trial 1 failed" in output and "Optuna search: 2 complete, 0 pruned, 1 failed" in output
     results = (tmp_path / "out" / "optimization_results.yaml").read_text()
     assert "n_complete: 2" in results and "n_failed: 1" in results and "optimizer.lr: 0.1" in results
     assert not (tmp_path / "optuna.db").exists()
@@ -78,7 +80,8 @@ def second_trial_running(tmp_path, storage):
 @pytest.mark.e2e
 def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    process = start(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3"))
+    slow = ["train.epochs=4"]  # a trial RUNNING long enough to be killed while it is
+    process = start(search_command(tmp_path, "out1", "hydra.sweeper.n_trials=3", *FAST_BEAT, *slow))
     try:
         wait_for(lambda: second_trial_running(tmp_path, storage), process, timeout=240,
                  what="the search's second trial to run")
@@ -88,13 +91,13 @@ def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     killed = [t for t in trials(storage) if t.state == TrialState.RUNNING]
     assert len(killed) == 1
 
-    output = run_search(tmp_path, "out2", "hydra.sweeper.n_trials=3")
+    output = run_search(tmp_path, "out2", "hydra.sweeper.n_trials=3", *FAST_BEAT, *slow)  # at once: waits out the grace
     assert f"re-running trials [{killed[0].number}]" in output
     after = trials(storage)
     assert len(counted(after)) == 3 and not [t for t in after if not t.state.is_finished()]
     assert after[killed[0].number].state == TrialState.FAIL
-    rerun = [t for t in after if t.user_attrs.get("rerun_of") == killed[0].number]
-    assert len(rerun) == 1 and rerun[0].params == killed[0].params
+    rerun = [t for t in after if t.system_attrs.get("failed_trial") == killed[0].number]
+    assert len(rerun) == 1 and rerun[0].params == killed[0].params and rerun[0].state == TrialState.COMPLETE
 
 
 def test_search_space_syntax():

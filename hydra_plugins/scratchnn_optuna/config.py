@@ -28,8 +28,12 @@ class OptunaSweeperConf:
     direction: str = "minimize"  # or maximize
     study_name: Optional[str] = None
     storage: Optional[str] = None  # an SQLAlchemy URL (sqlite:///..., postgresql://...); null: in memory
-    n_trials: int = 20  # finished trials the study should hold: a relaunch runs only what is missing
+    n_trials: int = 20  # trials the study should hold, all workers together: a relaunch runs only what is missing
     n_jobs: int = 1  # trials asked at once and handed to the launcher as one batch
+    pruner: str = "none"  # median, hyperband or none: stops a trial whose epochs' validation accuracy lags
+    heartbeat_interval: Optional[int] = 10  # s; with a storage, a search's running trials beat this often
+    grace_period: Optional[int] = 30  # s without a beat after which a trial is failed and run again; null: 2 beats
+    max_retry: Optional[int] = 3  # times the trial of a killed search is run again; null: no limit
     sampler: SamplerConf = field(default_factory=SamplerConf)
     # the search space, e.g. {model.width: "choice(64, 128)", optimizer.lr: "tag(log, interval(0.001, 0.1))"}
     params: Optional[Dict[str, Any]] = None
