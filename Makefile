@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,torch]"
+	$(PY) -m pip install -q -e ".[test,torch,harness]"
 	$(PY) -m pip uninstall -y -q hydra-optuna-sweeper 2>/dev/null || true  # replaced by hydra_plugins/scratchnn_optuna
 	touch $@
 

@@ -96,3 +96,22 @@ def quiet_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster on 127.0.0.1 for the whole session (tests/engines.py); fails if it cannot start."""
+    from engines import postgres_cluster
+
+    with postgres_cluster() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def pg_server(postgres, tmp_path_factory):
+    """(URL, artifact folder) of one `mlflow server` on the cluster's database `mlflow`, for the session."""
+    from engines import mlflow_server
+
+    folder = tmp_path_factory.mktemp("pg-server")
+    with mlflow_server(postgres.database("mlflow"), folder, "--artifacts-destination", str(folder / "art")) as uri:
+        yield uri, folder / "art"

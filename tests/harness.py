@@ -150,7 +150,11 @@ def mlflow_server(backend_uri, folder, *options):
         yield uri
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen with a PostgreSQL backend: a worker waits on its connections
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def runs_of(cfg):
