@@ -115,3 +115,20 @@ def pg_server(postgres, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pg-server")
     with mlflow_server(postgres.database("mlflow"), folder, "--artifacts-destination", str(folder / "art")) as uri:
         yield uri, folder / "art"
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """The one-node SLURM cluster of scripts/slurm-local for the session (state in a new /tmp folder);
+    SLURM_CONF points this process and the commands it starts at it. Fails if it cannot start."""
+    import tempfile
+
+    from engines import slurm_cluster
+
+    with slurm_cluster(tempfile.mkdtemp(prefix="scratchnn-slurm-")) as cluster:
+        old = os.environ.get("SLURM_CONF")
+        os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+        try:
+            yield cluster
+        finally:
+            os.environ.pop("SLURM_CONF") if old is None else os.environ.update(SLURM_CONF=old)
