@@ -75,8 +75,9 @@ class Postgres:
         return f"{driver}://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def database(self, name):
-        """A new database `name` owned by the role `mlflow`; returns its URL."""
-        self.psql(f'CREATE DATABASE "{name}" OWNER {USER}')
+        """The database `name` owned by the role `mlflow`, created if missing; returns its URL."""
+        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
+            self.psql(f'CREATE DATABASE "{name}" OWNER {USER}')
         return self.url(name)
 
 
@@ -123,10 +124,27 @@ class Slurm:
         return _run(list(cmd), timeout=timeout, env=self.env)
 
 
+def running_cluster():
+    """The cluster SLURM_CONF names, if its node answers idle or busy (.ci/run starts one); else None."""
+    conf = os.environ.get("SLURM_CONF")
+    if not conf or not Path(conf).exists() or not shutil.which("sinfo"):
+        return None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20).stdout.split()
+        if states and set(states) <= {"idle", "mixed", "allocated"}:
+            return Slurm(Path(conf).parent.parent, dict(os.environ))
+    return None
+
+
 @contextlib.contextmanager
 def slurm_cluster(state):
-    """scripts/slurm-local start (installs slurm-wlm and munge if missing) with its state in `state`;
-    stop after. SLURM's commands then need SLURM_CONF=<state>/slurm.conf (in `.env`)."""
+    """The cluster SLURM_CONF names if it is up (left running after), else scripts/slurm-local start
+    (installs slurm-wlm and munge if missing) with its state in `state`, stopped after. SLURM's
+    commands then need SLURM_CONF=<state>/etc/slurm.conf (in `.env`)."""
+    up = running_cluster()
+    if up is not None:
+        yield up
+        return
     state = Path(state)
     env = {**os.environ, "SLURM_LOCAL_STATE": str(state), "SLURM_CONF": str(state / "etc" / "slurm.conf")}
     _run([str(SLURM_LOCAL), "start"], timeout=900, env=env)

@@ -2,6 +2,7 @@
 every config finishes; a job that is cancelled, passes its time limit or is requeued ends its runs
 KILLED with the reason, and a relaunch runs the config."""
 
+import re
 import subprocess
 
 import pytest
@@ -50,8 +51,8 @@ def test_a_smoke_sweep_through_sbatch_finishes_its_4_configs(tmp_path, slurm):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sweep: 4 finished, 0 failed, 0 skipped in" in result.stdout
     assert_complete(runs(uri, EXPERIMENT), 4)
-    jobs = [p.name for p in (tmp_path / "out" / ".submitit").iterdir()]
-    assert len(jobs) == 4 and all(j.isdigit() for j in jobs), jobs  # one sbatch job per config, by SLURM job id
+    tasks = [p.name for p in (tmp_path / "out" / ".submitit").iterdir() if re.fullmatch(r"\d+_\d", p.name)]
+    assert len(tasks) == 4, tasks  # one task of a SLURM job array per config, by <job id>_<task>
 
 
 def test_scancel_of_a_running_job_ends_its_runs_killed_and_a_relaunch_runs_the_config(tmp_path, slurm):
