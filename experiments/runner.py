@@ -198,7 +198,7 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
         parent_tags = {names.ROLE: names.ROLE_PARENT, names.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
         with recorder.run(name, parent_tags) as parent_id:
             holder = claims.claim(client, experiment_id, config_hash, mine=parent_id,
-                                    stale_after_s=cfg.mlflow.stale_after_s) if skip_finished else None
+                                  stale_after_s=cfg.mlflow.stale_after_s) if skip_finished else None
             if holder is not None:
                 recorder.withdraw(parent_id)
                 if holder.info.status == "FINISHED":

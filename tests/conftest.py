@@ -120,15 +120,17 @@ def pg_server(postgres, tmp_path_factory):
 @pytest.fixture(scope="session")
 def slurm():
     """The one-node SLURM cluster of scripts/slurm-local for the session (state in a new /tmp folder);
-    SLURM_CONF points this process and the commands it starts at it. Fails if it cannot start."""
+    SLURM_CONF (and PATH, for its sacct) point this process and the commands it starts at it. Fails if
+    it cannot start."""
     import tempfile
 
     from engines import slurm_cluster
 
     with slurm_cluster(tempfile.mkdtemp(prefix="scratchnn-slurm-")) as cluster:
-        old = os.environ.get("SLURM_CONF")
-        os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+        old = {key: os.environ.get(key) for key in ("SLURM_CONF", "PATH")}
+        os.environ.update({key: cluster.env[key] for key in old})
         try:
             yield cluster
         finally:
-            os.environ.pop("SLURM_CONF") if old is None else os.environ.update(SLURM_CONF=old)
+            for key, value in old.items():
+                os.environ.pop(key, None) if value is None else os.environ.update({key: value})

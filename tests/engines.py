@@ -116,7 +116,8 @@ def postgres_cluster(os_user="postgres"):
 
 @dataclass
 class Slurm:
-    """The local one-node cluster of scripts/slurm-local: its state folder and environment (SLURM_CONF)."""
+    """The local one-node cluster of scripts/slurm-local: its state folder and environment (SLURM_CONF,
+    and PATH with its sacct first)."""
     state: Path
     env: dict
 
@@ -146,7 +147,8 @@ def slurm_cluster(state):
         yield up
         return
     state = Path(state)
-    env = {**os.environ, "SLURM_LOCAL_STATE": str(state), "SLURM_CONF": str(state / "etc" / "slurm.conf")}
+    env = {**os.environ, "SLURM_LOCAL_STATE": str(state), "SLURM_CONF": str(state / "etc" / "slurm.conf"),
+           "PATH": f"{state / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}  # its sacct (no slurmdbd here)
     _run([str(SLURM_LOCAL), "start"], timeout=900, env=env)
     try:
         yield Slurm(state, env)

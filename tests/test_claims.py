@@ -51,7 +51,7 @@ def test_of_two_confirmed_claims_the_earlier_is_kept_by_both(store):
     client, experiment_id = store
     order = lambda run_id: claims._order(client.get_run(run_id))  # noqa: E731
     holder = lambda mine: claims._holder(client, experiment_id, "h", mine=mine,  # noqa: E731
-                                           stale_after_s=STALE, before=order(mine))
+                                         stale_after_s=STALE, before=order(mine))
     assert holder(a) is None and holder(b).info.run_id == a
 
 

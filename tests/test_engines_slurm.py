@@ -57,21 +57,21 @@ def test_a_smoke_sweep_through_sbatch_finishes_its_4_configs(tmp_path, slurm):
 
 def test_scancel_of_a_running_job_ends_its_runs_killed_and_a_relaunch_runs_the_config(tmp_path, slurm):
     uri = store(tmp_path)
-    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=300")
+    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=2000")
     slurm("scancel", job)
     ended(process)
     no_jobs_left()
     df = runs(uri, EXPERIMENT)
     assert "RUNNING" not in set(df.status) and set(df.status) == {"KILLED"}, df[["status", "tags.failure_reason"]]
     assert df["tags.failure_reason"].str.contains("interrupted by SIGTERM", regex=False).all()
-    relaunch = run(command(uri, tmp_path / "b", *TINY, *SLURM, *ONE, "train.epochs=300", sweep=True), timeout=1200)
+    relaunch = run(command(uri, tmp_path / "b", *TINY, *SLURM, *ONE, "train.epochs=2000", sweep=True), timeout=1200)
     assert relaunch.returncode == 0 and "sweep: 1 finished, 0 failed, 0 skipped" in relaunch.stdout, relaunch.stderr[-3000:]
     assert_complete(runs(uri, EXPERIMENT).query("status != 'KILLED'"), 1)
 
 
 def test_a_job_past_its_time_limit_ends_killed_with_the_reason_and_a_relaunch_runs_it(tmp_path, slurm):
     uri = store(tmp_path)
-    forever = [*ONE, "train.epochs=100000", "hydra.launcher.timeout_min=1"]
+    forever = [*ONE, "train.epochs=100000", "hydra.launcher.timeout_min=2"]
     process, _ = started(uri, tmp_path / "a", *forever)
     ended(process, timeout=400)
     no_jobs_left()
@@ -89,7 +89,7 @@ def test_a_job_past_its_time_limit_ends_killed_with_the_reason_and_a_relaunch_ru
 
 def test_a_requeued_job_ends_its_first_runs_killed_and_runs_the_config_again(tmp_path, slurm):
     uri = store(tmp_path)
-    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=300")
+    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=2000")
     requeue = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
     if requeue.returncode != 0:
         pytest.skip(f"this SLURM does not requeue here: {requeue.stderr.strip()}")
