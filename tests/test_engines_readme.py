@@ -51,7 +51,7 @@ def test_the_readme_multi_machine_commands_run_as_written(tmp_path, postgres, sl
                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: healthy(uri), timeout=180, what=f"the README's mlflow server on {uri}")
+        wait_for(lambda: healthy(uri), timeout=600, what=f"the README's mlflow server on {uri}")
         search = local(search_cmd, postgres, port, tmp_path / "art") + [
             *TINY, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
         result = subprocess.run(search, cwd=PROJECT_ROOT, env=environment(), capture_output=True, text=True,

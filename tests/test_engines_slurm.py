@@ -13,6 +13,13 @@ pytestmark = pytest.mark.engines
 EXPERIMENT = "slurm"
 SLURM = ["hydra/launcher=slurm", f"mlflow.experiment={EXPERIMENT}"]
 ONE = ["model.depth=1", "model.width=16"]
+MINUTE = ["model.depth=2", "model.width=256", "data.train_size=5000", "train.epochs=40"]  # a minute or more of training
+
+
+def tiny(*overrides):
+    """TINY with `overrides` in place of its values for the same keys, then the SLURM launcher."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    return [*(o for o in TINY if o.split("=", 1)[0] not in keys), *SLURM, *overrides]
 
 
 def squeue(*options):
@@ -22,7 +29,7 @@ def squeue(*options):
     return out.stdout.split()
 
 
-def slurm(*cmd):
+def slurmctl(*cmd):
     done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{cmd}: {done.stdout}{done.stderr}"
     return done.stdout
@@ -30,7 +37,7 @@ def slurm(*cmd):
 
 def started(uri, out, *overrides):
     """A sweep through sbatch, and the id of its (only) job once that job's child run is RUNNING."""
-    process = start(command(uri, out, *TINY, *SLURM, *overrides, sweep=True))
+    process = start(command(uri, out, *tiny(*overrides), sweep=True))
     wait_for(lambda: running_children(uri, EXPERIMENT), process, timeout=600, what="the SLURM job training")
     return process, wait_for(lambda: squeue("-t", "R") or None, process, what="squeue listing the job")[0]
 
@@ -57,14 +64,14 @@ def test_a_smoke_sweep_through_sbatch_finishes_its_4_configs(tmp_path, slurm):
 
 def test_scancel_of_a_running_job_ends_its_runs_killed_and_a_relaunch_runs_the_config(tmp_path, slurm):
     uri = store(tmp_path)
-    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=2000")
-    slurm("scancel", job)
+    process, job = started(uri, tmp_path / "a", *MINUTE)
+    slurmctl("scancel", job)
     ended(process)
     no_jobs_left()
     df = runs(uri, EXPERIMENT)
     assert "RUNNING" not in set(df.status) and set(df.status) == {"KILLED"}, df[["status", "tags.failure_reason"]]
     assert df["tags.failure_reason"].str.contains("interrupted by SIGTERM", regex=False).all()
-    relaunch = run(command(uri, tmp_path / "b", *TINY, *SLURM, *ONE, "train.epochs=2000", sweep=True), timeout=1200)
+    relaunch = run(command(uri, tmp_path / "b", *tiny(*MINUTE), sweep=True), timeout=1200)
     assert relaunch.returncode == 0 and "sweep: 1 finished, 0 failed, 0 skipped" in relaunch.stdout, relaunch.stderr[-3000:]
     assert_complete(runs(uri, EXPERIMENT).query("status != 'KILLED'"), 1)
 
@@ -82,14 +89,14 @@ def test_a_job_past_its_time_limit_ends_killed_with_the_reason_and_a_relaunch_ru
     relaunch, job = started(uri, tmp_path / "b", *forever)  # not skipped: its job trains the config again
     fresh = running_children(uri, EXPERIMENT)
     assert fresh is not None and not set(fresh.run_id) & first
-    slurm("scancel", job)
+    slurmctl("scancel", job)
     ended(relaunch)
     no_jobs_left()
 
 
 def test_a_requeued_job_ends_its_first_runs_killed_and_runs_the_config_again(tmp_path, slurm):
     uri = store(tmp_path)
-    process, job = started(uri, tmp_path / "a", *ONE, "train.epochs=2000")
+    process, job = started(uri, tmp_path / "a", *MINUTE)
     requeue = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
     if requeue.returncode != 0:
         pytest.skip(f"this SLURM does not requeue here: {requeue.stderr.strip()}")
