@@ -37,7 +37,9 @@ def _writer(uri, experiment_id, index, plan, ready, go, results):
         try:
             result = call(*a, **k)
         except Exception as exc:  # noqa: BLE001  (what fails is what is measured)
-            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            lines = str(exc).splitlines() or [""]
+            root = next((line for line in lines if "database is locked" in line), lines[0])  # SQLAlchemy's asides first
+            failures.append(f"{type(exc).__name__}: {root[:120]}")
             result = None
         times.append(time.perf_counter() - begin)
         return result
