@@ -155,3 +155,4 @@ def slurm_cluster(state):
     finally:
         with contextlib.suppress(EngineError):
             _run([str(SLURM_LOCAL), "stop"], timeout=120, env=env)
+            shutil.rmtree(state, ignore_errors=True)  # kept when the stop failed: its logs say why
