@@ -22,8 +22,18 @@ from experiments import names
 from experiments.locations import DEFAULT_TRACKING_URI, REPORTS, folder_name
 
 from . import answer, display, grid, mcnemar, output, plots, render, stats, tables, verdicts
-from .runs import (NUMERIC, PARITY_BOUND, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, samples,
-                   search, value_text)
+from .runs import (
+    NUMERIC,
+    PARITY_BOUND,
+    STALE_AFTER_S,
+    ReportError,
+    config_columns,
+    label,
+    load_pairs,
+    samples,
+    search,
+    value_text,
+)
 
 REPORTS_ROOT = Path(REPORTS)  # reports/ in the working directory, beside the default store
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports

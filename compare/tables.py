@@ -7,8 +7,20 @@ import pandas as pd
 
 from experiments import names
 
-from .runs import (PARITY_BOUND, PARITY_STEPS, config_columns, delta, frameworks, is_failure, others, parity_dev,
-                   parity_step, ratio, samples, settings)
+from .runs import (
+    PARITY_BOUND,
+    PARITY_STEPS,
+    config_columns,
+    delta,
+    frameworks,
+    is_failure,
+    others,
+    parity_dev,
+    parity_step,
+    ratio,
+    samples,
+    settings,
+)
 from .verdicts import KEYS
 
 PARITY = KEYS + ("vs", "parity_seeds", "parity_dev", "parity_step", "parity_steps", "parity_flagged")

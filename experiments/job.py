@@ -4,7 +4,8 @@ The config is validated here, before TensorFlow is imported. Training runs in a 
 child process (`isolate.supervise`); whatever happens to it, the store ends up telling the
 truth: a bad value in a sweep is recorded as a FAILED parent run, a killed child's runs are
 ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each job writes
-`status.json` (finished, failed, skipped, killed or pruned) in its output folder for the sweep summary.
+`status.json` (finished, failed, skipped: already finished, elsewhere: running in another live
+process, killed, or pruned) in its output folder for the sweep summary.
 """
 
 import contextlib
@@ -23,7 +24,6 @@ from .lifecycle import reason, terminate, warn
 from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
 from .runner import seeds_of, split_of, summary_line, train_config, view_hint
 from .signals import Interrupted, deferred, handled, leave
-
 
 
 def announce(name, job_number, total=None):
@@ -149,5 +149,7 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
     report(cfg, metrics, hint=not sweeping)
     fit_times = {fw: metrics[names.of(fw, names.FIT_TIME)] for fw in cfg.frameworks
                  if names.of(fw, names.FIT_TIME) in metrics and not metrics.get("skipped")}
-    write_status(output_dir, "skipped" if metrics.get("skipped") else "finished", fit_times=fit_times)
+    status = "elsewhere" if metrics.get("elsewhere") else "skipped" if metrics.get("skipped") else "finished"
+    write_status(output_dir, status, f"{name} {metrics['elsewhere']}" if metrics.get("elsewhere") else "",
+                 fit_times=fit_times)
     return objective(cfg, metrics)

@@ -18,9 +18,9 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+from .names import FAILURE_REASON, HEARTBEAT, HEARTBEAT_S, PARENT
 from .signals import Interrupted, deferred, raise_pending
 
-from .names import FAILURE_REASON, HEARTBEAT, HEARTBEAT_S, PARENT
 MAX_REASON = 500
 NOTES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")  # SQLAlchemy's asides
 

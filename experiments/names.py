@@ -29,6 +29,7 @@ FRAMEWORKS_TAG = "frameworks"  # on a parent: the frameworks it was asked to run
 CONFIG_HASH, CONFIG_ID = "config_hash", "config_id"  # sha256 of the config with / without the seed
 FAILURE_REASON, FAILED_FRAMEWORKS = "failure_reason", "failed_frameworks"
 HEARTBEAT, HEARTBEAT_S, JOB, CLAIM = "heartbeat", "heartbeat_s", "job_id", "claim"
+HOST, PID = "host", "pid"  # the machine (hostname) and process that opened the run: liveness without waiting
 RUN_NAME, NOTE = "mlflow.runName", "mlflow.note.content"  # NOTE: the run's description in the UI
 BLAS_TAGS = ("blas.internal_api", "blas.version", "blas.architecture")  # NumPy's BLAS (threadpoolctl), every run
 # on a parent and its child stopped by a search's pruner (FINISHED, without test metrics): why, and the epoch (1-based)

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 import scratchnn as sn
 from scratchnn import datasets
 
-from . import artifacts, blas, data_cache, frameworks, mlflow_ui, names, pairing, parity, pruning, tracking
+from . import artifacts, blas, claims, data_cache, frameworks, mlflow_ui, names, pairing, parity, pruning, tracking
 from .config import optimizer_label, parity_on, validate
 from .lifecycle import Recorder, reason
 
@@ -195,7 +195,8 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
     Raises ConfigError for a bad value before any run is opened. Any failure after that ends
     the parent FAILED (KILLED on a signal) with its reason; ExperimentFailed means a framework
     diverged, after its child was logged FAILED. With `skip_finished` (sweeps), a config that is
-    complete, or live in another process, is not run: returns {"skipped": ..., "parent_run_id": ...}.
+    complete, or live in another process, is not run: returns {"skipped": ..., "parent_run_id": ...}
+    (and for a live one "elsewhere": its host, pid and heartbeat age).
     `warn_data=False` leaves out the line about unverified data files (a sweep says it once)."""
     name = name or cfg.mlflow.run_name or "default"
     validate(cfg)
@@ -204,17 +205,19 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
     tags = {names.CONFIG_HASH: config_hash, names.CONFIG_ID: config_id, names.JOB: job_id, **tracking.environment_tags(),
             **blas.tags()}
     with Recorder(client, experiment_id, tags, cfg.mlflow.heartbeat_s) as recorder:
-        done = tracking.complete_parent(client, experiment_id, config_hash) if skip_finished else None
+        done = claims.complete_parent(client, experiment_id, config_hash) if skip_finished else None
         if done is not None:
             return _skipped(name, done, "already FINISHED")
         parent_tags = {names.ROLE: names.ROLE_PARENT, names.FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
         with recorder.run(name, parent_tags) as parent_id:
-            holder = tracking.claim(client, experiment_id, config_hash, mine=parent_id,
-                                    stale_after_s=cfg.mlflow.stale_after_s) if skip_finished else None
+            holder = claims.claim(client, experiment_id, config_hash, mine=parent_id,
+                                  stale_after_s=cfg.mlflow.stale_after_s) if skip_finished else None
             if holder is not None:
                 recorder.withdraw(parent_id)
-                why = "already FINISHED" if holder.info.status == "FINISHED" else "running elsewhere"
-                return _skipped(name, holder, why)
+                if holder.info.status == "FINISHED":
+                    return _skipped(name, holder, "already FINISHED")
+                return {**_skipped(name, holder, f"running elsewhere ({claims.holder_text(holder)})"),
+                        "elsewhere": claims.holder_text(holder)}
             params = tracking.flatten(pruning.loggable(OmegaConf.to_container(cfg, resolve=True)))
             params[names.OPTIMIZER_NAME] = optimizer_label(cfg.optimizer)
             job = Job(cfg, {}, seeds_of(cfg), params, recorder, warn_data)

@@ -1,4 +1,4 @@
-"""SIGTERM and SIGINT as an exception that ends every open run KILLED.
+"""SIGTERM and SIGINT (and SLURM's time-limit warning, SIGUSR2) as an exception that ends every open run KILLED.
 
 `handled()` installs one handler for both signals, in the main thread of whichever process
 holds runs or supervises processes that do. On the first signal it forwards the signal to
@@ -17,7 +17,9 @@ import signal
 import sys
 import time
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGUSR2: what SLURM sends hydra.launcher.signal_delay_s before a job's time limit (submitit's --signal)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
+NOTES = {signal.SIGUSR2: "the batch system's warning before the job's time limit"}
 
 
 class Interrupted(BaseException):
@@ -26,7 +28,8 @@ class Interrupted(BaseException):
     def __init__(self, signum):
         self.signum = signum
         self.name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {self.name}" + (f" ({_STATE.cause})" if _STATE.cause else ""))
+        cause = _STATE.cause or NOTES.get(signum, "")
+        super().__init__(f"interrupted by {self.name}" + (f" ({cause})" if cause else ""))
 
     @property
     def exit_code(self):

@@ -2,11 +2,12 @@
 
 Before any job starts, `on_multirun_start` creates the store's schema and the sweep's
 experiment (so parallel jobs never race to migrate an empty sqlite file), tells the jobs the
-sweep's size and swept keys (`sweep_info`), and marks KILLED the
-runs whose heartbeat is older than `mlflow.stale_after_s`: runs of a dead process, never those
-of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints
-one line with how many configs finished, failed, were skipped, killed and pruned (a search's), the wall time,
-each framework's total fit time, and how to view the runs.
+sweep's size and swept keys (`sweep_info`), and marks KILLED the runs of a dead process
+(claims.mark_stale: gone from this host, or no heartbeat for `mlflow.stale_after_s`), never those
+of a live sweep. Each job writes `status.json` in its output folder; `on_multirun_end` prints one
+line with how many configs finished, failed, were skipped as already finished, are running elsewhere
+(naming who holds them), were killed and pruned (a search's), the wall time, each framework's total
+fit time, and how to view the runs.
 """
 
 import json
@@ -19,20 +20,35 @@ from pathlib import Path
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
-from . import mlflow_ui, sweep_info, tracking
+from . import claims, mlflow_ui, sweep_info, tracking
 from .lifecycle import reason, warn
 from .runner import view_hint
 
-STATUSES = ("finished", "failed", "skipped", "killed", "pruned")
+STATUSES = ("finished", "failed", "skipped", "elsewhere", "killed", "pruned")  # skipped: already finished
+LABELS = {"elsewhere": "running elsewhere"}
+SHOWN_HOLDERS = 3  # the last line names this many configs running elsewhere, then "and <n> more"
 
 
 def read_statuses(sweep_dir):
-    """({status: count}, {framework: total fit seconds}) over the jobs' status.json files."""
-    jobs = [json.loads(p.read_text()) for p in Path(sweep_dir).glob("*/status.json")]
+    """({status: count}, {framework: total fit seconds}, [who holds each config running elsewhere])
+    over the jobs' status.json files."""
+    jobs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob("*/status.json"))]
     counts, fit = Counter(j["status"] for j in jobs), Counter()
     for j in jobs:
         fit.update(j.get("fit_time_s", {}))
-    return {key: counts.get(key, 0) for key in STATUSES}, dict(fit)
+    holders = [j.get("reason", "") for j in jobs if j["status"] == "elsewhere"]
+    return {key: counts.get(key, 0) for key in STATUSES}, dict(fit), holders
+
+
+def counts_line(counts, holders):
+    """`3 finished, 0 failed, 1 skipped, 1 running elsewhere (depth=1 on host pid 7, heartbeat 4 s ago)`:
+    running elsewhere and killed only when there are any."""
+    parts = [f"{counts[k]} {LABELS.get(k, k)}" for k in STATUSES if k not in ("elsewhere", "killed", "pruned") or counts[k]]
+    if holders:
+        more = f" and {len(holders) - SHOWN_HOLDERS} more" if len(holders) > SHOWN_HOLDERS else ""
+        index = parts.index(f"{counts['elsewhere']} running elsewhere")
+        parts[index] += f" ({'; '.join(holders[:SHOWN_HOLDERS])}{more})"
+    return ", ".join(parts)
 
 
 def swept(config):
@@ -69,14 +85,14 @@ class SweepCallback(Callback):
         sweep_info.write(config.hydra.sweep.dir, sweep_info.SweepInfo(
             size=sweep_size(config), swept_keys=tuple(swept(config)), main_pid=os.getpid()))
         client, self.experiment_id = tracking.connect(config.mlflow)
-        stale = tracking.mark_stale(client, self.experiment_id, config.mlflow.stale_after_s)
+        stale = claims.mark_stale(client, self.experiment_id, config.mlflow.stale_after_s)
         if stale:
-            print(f"sweep: marked {stale} run(s) KILLED: RUNNING with no heartbeat for over "
-                  f"{config.mlflow.stale_after_s:.0f} s (their process died)", flush=True)
+            print(f"sweep: marked {stale} run(s) KILLED: RUNNING, but their process is gone from this host "
+                  f"or sent no heartbeat for over {config.mlflow.stale_after_s:.0f} s", flush=True)
 
     def on_multirun_end(self, config, **kwargs):
-        counts, fit = read_statuses(config.hydra.sweep.dir)
-        line = ", ".join(f"{counts[k]} {k}" for k in STATUSES if k not in ("killed", "pruned") or counts[k])
+        counts, fit, holders = read_statuses(config.hydra.sweep.dir)
+        line = counts_line(counts, holders)
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
         experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start

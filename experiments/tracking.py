@@ -1,6 +1,6 @@
 """The MLflow store: connecting (with errors that name the path or URI), config hashes,
-environment tags, and the store-wide questions a sweep asks: which configs are done, which
-runs are live, which were left RUNNING by a dead process.
+environment tags, and the runs of a job. Which configs are done, which runs are live and which
+were left RUNNING by a dead process: experiments/claims.py.
 """
 
 import contextlib
@@ -27,8 +27,7 @@ from . import locations
 from .config import PROJECT_ROOT
 from .lifecycle import reason, terminate
 from .locations import sqlite_file
-from .names import (CLAIM, CONFIG_HASH, EXPERIMENT_KIND, FRAMEWORK, FRAMEWORKS_TAG, HEARTBEAT, HEARTBEAT_S, JOB,
-                    PARENT, ROLE, ROLE_PARENT, TEST_ACC, TRAINING_KIND)
+from .names import EXPERIMENT_KIND, HOST, JOB, PID, TRAINING_KIND
 
 VERSIONED = ("numpy", "tensorflow", "keras", "torch", "mlflow", "hydra-core", "pandas")
 SERVER_WAIT_S = 20
@@ -170,7 +169,7 @@ def cpu_model():
 
 def environment_tags():
     tags = {"git_commit": git_commit(), "cpu": cpu_model(), "python": sys.version.split()[0],
-            "host": socket.gethostname(), "pid": os.getpid()}
+            HOST: socket.gethostname(), PID: os.getpid()}
     for package in VERSIONED:
         try:
             tags[f"version.{package}"] = metadata.version(package)
@@ -179,101 +178,14 @@ def environment_tags():
     return tags
 
 
-def _runs(client, experiment_id, where):
+def runs(client, experiment_id, where):
     return client.search_runs([experiment_id], filter_string=where, max_results=50000)
-
-
-def last_beat(run):
-    """Unix time of the run's last heartbeat (its start for runs from before heartbeats)."""
-    try:
-        return float(run.data.tags[HEARTBEAT])
-    except (KeyError, ValueError):
-        return run.info.start_time / 1000
-
-
-def silent_for(run, stale_after_s, now=None):
-    """Seconds since the run's last beat if that makes it stale, else None. The window is the
-    reader's `stale_after_s`, but never under 3 beats of the writer's own `heartbeat_s`."""
-    try:
-        own = 3 * float(run.data.tags.get(HEARTBEAT_S, 0))
-    except ValueError:
-        own = 0.0
-    silent = (now or time.time()) - last_beat(run)
-    return silent if silent > max(stale_after_s, own) else None
-
-
-def _parents(client, experiment_id, config_hash, status):
-    return _runs(client, experiment_id, f"tags.{CONFIG_HASH} = '{config_hash}' and tags.{ROLE} = '{ROLE_PARENT}' "
-                                        f"and attributes.status = '{status}'")
-
-
-def complete_parent(client, experiment_id, config_hash):
-    """A FINISHED parent of this config whose every requested framework has a FINISHED child with
-    its test accuracy, or None. Only such a parent counts as done."""
-    for parent in _parents(client, experiment_id, config_hash, "FINISHED"):
-        wanted = set(filter(None, parent.data.tags.get(FRAMEWORKS_TAG, "").split(",")))
-        children = _runs(client, experiment_id, f"tags.`{PARENT}` = '{parent.info.run_id}'")
-        done = {c.data.tags.get(FRAMEWORK) for c in children
-                if c.info.status == "FINISHED" and TEST_ACC in c.data.metrics}
-        if wanted and wanted <= done:
-            return parent
-    return None
-
-
-def _order(run):
-    return run.info.start_time, run.info.run_id
-
-
-def _holder(client, experiment_id, config_hash, *, mine, stale_after_s, before=None):
-    """A complete parent of this config, or a live confirmed claim other than `mine` (only one
-    ordered before `before`, if given)."""
-    done = complete_parent(client, experiment_id, config_hash)
-    if done is not None:
-        return done
-    live = [r for r in _parents(client, experiment_id, config_hash, "RUNNING")
-            if r.info.run_id != mine and r.data.tags.get(CLAIM) == "confirmed"
-            and silent_for(r, stale_after_s) is None and (before is None or _order(r) < before)]
-    return min(live, key=_order) if live else None
-
-
-def claim(client, experiment_id, config_hash, *, mine, stale_after_s):
-    """Claim this config for parent run `mine`, created just before. Returns the run that holds the
-    config instead (complete, or live and confirmed), or None if `mine` holds it.
-
-    Two phases: with no holder in sight, `mine` is tagged confirmed, then checked again against
-    confirmed claims ordered before it (start time, then run id). A claim that became visible
-    late is confirmed late and sees the earlier ones; of confirmed live claims every process
-    keeps the first, so no two processes train one config."""
-    holder = _holder(client, experiment_id, config_hash, mine=mine, stale_after_s=stale_after_s)
-    if holder is not None:
-        return holder
-    client.set_tag(mine, CLAIM, "confirmed")
-    me = client.get_run(mine)
-    return _holder(client, experiment_id, config_hash, mine=mine, stale_after_s=stale_after_s, before=_order(me))
-
-
-def mark_stale(client, experiment_id, stale_after_s):
-    """End as KILLED every RUNNING run whose heartbeat is stale (read again just before the write);
-    returns how many."""
-    marked = 0
-    for run in _runs(client, experiment_id, "attributes.status = 'RUNNING'"):
-        if silent_for(run, stale_after_s) is None:
-            continue
-        run = client.get_run(run.info.run_id)
-        silent = silent_for(run, stale_after_s)
-        if run.info.status != "RUNNING" or silent is None:
-            continue
-        why = (f"no heartbeat for {silent:.0f} s (stale after {stale_after_s:.0f} s): the process running it "
-               f"died or was killed; marked by {socket.gethostname()} pid {os.getpid()}")
-        terminate(client, run.info.run_id, "KILLED", why)
-        marked += 1
-    return marked
 
 
 def end_job_runs(client, experiment_id, job_id, why, *, status="FAILED"):
     """End with `status` the runs of job `job_id` that its process left RUNNING; returns how many
     runs the job has in the store, whatever their status."""
-    found = _runs(client, experiment_id, f"tags.{JOB} = '{job_id}'")
+    found = runs(client, experiment_id, f"tags.{JOB} = '{job_id}'")
     for run in found:
         if run.info.status == "RUNNING":
             terminate(client, run.info.run_id, status, why)

@@ -173,3 +173,41 @@ def quiet_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster on 127.0.0.1 for the whole session (tests/engines.py); fails if it cannot start."""
+    from engines import postgres_cluster
+
+    with postgres_cluster() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def pg_server(postgres, tmp_path_factory):
+    """(URL, artifact folder) of one `mlflow server` on the cluster's database `mlflow`, for the session."""
+    from engines import mlflow_server
+
+    folder = tmp_path_factory.mktemp("pg-server")
+    with mlflow_server(postgres.database("mlflow"), folder, "--artifacts-destination", str(folder / "art")) as uri:
+        yield uri, folder / "art"
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """The one-node SLURM cluster of scripts/slurm-local for the session (state in a new /tmp folder);
+    SLURM_CONF (and PATH, for its sacct) point this process and the commands it starts at it. Fails if
+    it cannot start."""
+    import tempfile
+
+    from engines import slurm_cluster
+
+    with slurm_cluster(tempfile.mkdtemp(prefix="scratchnn-slurm-")) as cluster:
+        old = {key: os.environ.get(key) for key in ("SLURM_CONF", "PATH")}
+        os.environ.update({key: cluster.env[key] for key in old})
+        try:
+            yield cluster
+        finally:
+            for key, value in old.items():
+                os.environ.pop(key, None) if value is None else os.environ.update({key: value})

@@ -16,7 +16,6 @@ from bench_results import ALL, PEERS, first_number, printed_rows
 from benchmarks import bench, floor, measure, plan
 
 
-
 # ---- timing ------------------------------------------------------------------------------------
 class FakeClocks:
     """A wall clock and a CPU clock that move only when a fit runs: `wall` s of wall time a fit,

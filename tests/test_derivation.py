@@ -2,10 +2,7 @@
 computation (TensorFlow autodiff in float64, finite differences, or Keras), and a check that
 every link in the doc resolves."""
 
-import ast
-import importlib
 import math
-import re
 from pathlib import Path
 
 import numpy as np

@@ -14,12 +14,12 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from harness import free_port, wait_for
 from optuna.trial import TrialState
-from test_search import STUDY, trials
-from test_search_shared import finish, start_search
 
 from experiments.config import PROJECT_ROOT
+from harness import free_port, wait_for
+from test_search import STUDY, trials
+from test_search_shared import finish, start_search
 
 pytestmark = pytest.mark.engines
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

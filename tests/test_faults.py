@@ -8,8 +8,18 @@ import subprocess
 
 import pytest
 
-from harness import (TINY, alive, assert_complete, command, deepest_descendants, new_store, run, running_children, runs,
-                     wait_for)
+from harness import (
+    TINY,
+    alive,
+    assert_complete,
+    command,
+    deepest_descendants,
+    new_store,
+    run,
+    running_children,
+    runs,
+    wait_for,
+)
 
 EXPERIMENT = "scratchnn"
 LONG = [o for o in TINY if not o.startswith("train.epochs")] + ["train.epochs=100000"]  # runs until stopped
@@ -224,9 +234,8 @@ def test_10_run_name_is_kept_with_other_overrides(tmp_path):
 
 
 def test_reasons_keep_the_root_cause_of_a_tensorflow_error():
-    import numpy as np
-
     import keras
+    import numpy as np
 
     from experiments.lifecycle import reason
 

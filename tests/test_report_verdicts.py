@@ -8,6 +8,7 @@ from compare import report, stats
 from compare.runs import load_pairs, search
 from stores import N_TEST, make_verdict_store
 
+
 @pytest.fixture(scope="module")
 def verdict_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("verdicts")

@@ -10,7 +10,6 @@ from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
-from test_search import STUDY, run_search, trials
 
 from compare import tables
 from compare.runs import load_pairs, samples, search
@@ -18,6 +17,7 @@ from experiments import names, pruning, tracking
 from experiments.config import CONF_DIR, register_configs
 from hydra_plugins.scratchnn_optuna import _storage, _study
 from hydra_plugins.scratchnn_optuna.optuna_sweeper import Settings, check_settings
+from test_search import STUDY, run_search, trials
 
 LR = CategoricalDistribution([0.1, 1e-05])
 SEARCH = ["hydra.sweeper.n_trials=6", "optimizer.lr=choice(0.1,0.00001)", "model.width=16", "train.epochs=2"]

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 from optuna.trial import TrialState
-from test_search import environment, search_command, trials
 
 from experiments.config import PROJECT_ROOT
+from test_search import environment, search_command, trials
 
 
 def start_search(tmp_path, out, *overrides):

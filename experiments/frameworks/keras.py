@@ -28,8 +28,8 @@ from .quiet import quiet_native_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with quiet_native_stderr():  # absl's and the CUDA probe's lines at import; this module loads only for Keras runs
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
 def _tensor(array):
     """`array` as a TF tensor: the same memory if it is C-contiguous, writeable and 64-byte aligned

@@ -1,0 +1,29 @@
+"""An `mlflow server` on a private PostgreSQL cluster (tests/engines.py) as the shared store: two sweeps
+at once into one experiment, one of them with 2 joblib workers."""
+
+import mlflow
+import pytest
+
+from harness import TINY, assert_complete, command, runs, start
+
+pytestmark = pytest.mark.engines
+
+
+def test_two_sweeps_at_once_into_one_experiment_on_postgres_finish_each_config_once(tmp_path, pg_server):
+    uri, artifacts = pg_server
+    sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=pg-shared"]
+    parallel = start(command(uri, tmp_path / "a", *sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             sweep=True))
+    serial = start(command(uri, tmp_path / "b", *sweep, sweep=True))
+    outputs = [p.communicate(timeout=900) for p in (parallel, serial)]
+    for process, (_, err) in zip((parallel, serial), outputs):
+        assert process.returncode == 0, err[-3000:]
+    df = runs(uri, "pg-shared")
+    assert_complete(df, 4)
+    assert set(df.status) == {"FINISHED"}, df[["run_id", "status", "tags.failure_reason"]]
+    finished = [int(out.split("sweep: ")[1].split(" finished")[0]) for out, _ in outputs]
+    assert sum(finished) == 4, [out[-500:] for out, _ in outputs]
+    parents = df[df["tags.role"] == "parent"]
+    assert len(parents) == 4  # a claim that lost was withdrawn, not left as a second parent
+    experiment_id = mlflow.MlflowClient(uri).get_experiment_by_name("pg-shared").experiment_id
+    assert len(list((artifacts / experiment_id).rglob("model.npz"))) == 4  # each child's weights, through the server

@@ -1,0 +1,20 @@
+"""Load on the embedded store: 8 joblib workers of tiny configs write to one sqlite file at once."""
+
+import pytest
+
+from harness import TINY, assert_complete, command, run, runs, store
+
+pytestmark = pytest.mark.slow  # 8 training processes at once: CPU-heavy on a small machine
+
+
+def test_8_joblib_workers_on_sqlite_close_every_run_without_a_locked_database(tmp_path):
+    uri = store(tmp_path)
+    widths = ",".join(str(w) for w in range(8, 16))
+    result = run(command(uri, tmp_path / "out", *TINY, f"model.width={widths}", "mlflow.experiment=load",
+                         "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", sweep=True), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "database is locked" not in result.stdout + result.stderr
+    assert "sweep: 8 finished, 0 failed, 0 skipped in" in result.stdout
+    df = runs(uri, "load")
+    assert_complete(df, 8)
+    assert set(df.status) == {"FINISHED"}
