@@ -22,7 +22,7 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
 
 # commands that need what a test machine does not have: (a substring of the command, why)
 SKIP = [
-    ("postgresql://", "needs a PostgreSQL server and an MLflow server reachable by cluster nodes"),
+    ("postgresql://", "needs PostgreSQL and SLURM: tests/test_engines_readme.py runs the README's (-m engines)"),
     ("hydra/launcher=slurm", "needs a SLURM cluster"),
 ]
 TINY = {"data.train_size": "500", "data.val_size": "100", "data.test_size": "200", "train.epochs": "1",
