@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from experiments.config import PROJECT_ROOT
@@ -95,7 +96,7 @@ def wait_for(predicate, process=None, timeout=240, what="the condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
-        if value is not None and value is not False:
+        if value is not None and value is not False and not (isinstance(value, np.bool_) and not value):
             return value
         if process is not None and process.poll() is not None:
             out, err = process.communicate()

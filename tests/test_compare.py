@@ -90,6 +90,7 @@ def test_per_class_precision_recall_f1():
     assert pc.f1[0] == pytest.approx(2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6)) and pc.support.tolist() == [6, 10]
 
 
+@pytest.mark.e2e
 def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
     """Two real runs (two widths) through the training entry point, then the report."""
     import warnings
