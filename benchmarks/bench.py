@@ -42,8 +42,18 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 from benchmarks import report, tables  # noqa: E402
 from benchmarks.drivers import Drivers, run_jobs  # noqa: E402
 from benchmarks.plan import (  # noqa: E402
-    BASE, COLUMNS, QUICK, QUICK_REPEATS, QUICK_STEPS, default_frameworks, grid, harness_config, make_jobs,
-    parse_configs, parse_threads, variants,
+    BASE,
+    COLUMNS,
+    QUICK,
+    QUICK_REPEATS,
+    QUICK_STEPS,
+    default_frameworks,
+    grid,
+    harness_config,
+    make_jobs,
+    parse_configs,
+    parse_threads,
+    variants,
 )
 
 ROOT = report.ROOT

@@ -7,8 +7,7 @@ target matrix Y of shape (n^L, M), so every line inside follows the derivation.
 
 import numpy as np
 
-from . import inputs, losses, optimizers, saving
-from . import layers as layers_mod
+from . import inputs, layers as layers_mod, losses, optimizers, saving
 from .inputs import positive_int as _positive_int
 from .training import Fit, Trainer, TrainingDiverged  # noqa: F401 (TrainingDiverged: public here)
 

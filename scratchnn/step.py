@@ -29,8 +29,7 @@ not C-contiguous in the network's dtype): then `fit` takes the public step.
 
 import numpy as np
 
-from . import activations, losses, optimizers
-from . import layers as layers_mod
+from . import activations, layers as layers_mod, losses, optimizers
 from .buffers import OTHER, RELU, SOFTMAX_CCE, DenseStep, gemm_call, gemv_call, operand, steppable
 
 

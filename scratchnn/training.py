@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses
-from . import step as step_mod
+from . import losses, step as step_mod
 from .buffers import Plan
 
 
