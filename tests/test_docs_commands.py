@@ -22,7 +22,6 @@ import docs_commands as dc
 from test_first_hour import clone  # noqa: F401 (the fixture: the committed tree with a venv stand-in)
 
 RUNS = {"make", "train", "report", "bench", "python", "python-block", "ui"}
-SLOW_KINDS = {"bench"}  # the benchmark's commands, even tiny, start a driver per framework
 TIMEOUT = 900
 
 
@@ -156,9 +155,8 @@ def params():
 
 
 def _params():
-    for doc in docs_with(RUNS):
-        slow = any(c.kind in SLOW_KINDS for c in dc.commands(doc, dc.ROOT))
-        yield pytest.param(doc, id=doc.name, marks=[pytest.mark.e2e] + ([pytest.mark.slow] if slow else []))
+    for doc in docs_with(RUNS):  # every page's commands are slow: the README's 16 take minutes
+        yield pytest.param(doc, id=doc.name, marks=[pytest.mark.e2e, pytest.mark.slow])
 
 
 @pytest.mark.parametrize("doc", params())
