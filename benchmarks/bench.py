@@ -7,8 +7,8 @@ Frameworks (columns): `scratchnn`; `keras`, the Keras twin with the harness's ex
 (conf/config.yaml's `keras` preset, `tuned`); `keras-default`, the same twin as Keras builds it
 out of the box (`keras=default`); `torch` when PyTorch is installed; and `gemm`, the GEMM floor:
 only the step's matrix products (forward W A, backward Delta A^T and W^T Delta per layer, same
-shapes, made with scratchnn's calls: see floor.py) into reused buffers. Each is built from the harness's own config (Hydra
-compose of conf/config.yaml with the grid's overrides) and run through its plug-in
+shapes, made with scratchnn's calls: see floor.py) into reused buffers. Each is built from the harness's own config
+(Hydra compose of conf/config.yaml with the grid's overrides) and run through its plug-in
 (`experiments.runner.build`, `configure`, `warm_up`, `fit`), so the times are the harness's.
 
 Method (details in docs/benchmarks.md): one driver process per framework module imports that

@@ -74,7 +74,8 @@ def run(case, rng, replicates, **options):
             grid_covered += int(answer["delta"]["lo"] <= mean_truth <= answer["delta"]["hi"])
     out = {v: n / total for v, n in verdict_counts.items()} | {"coverage": covered / total}
     if grid is not None:
-        out |= {f"grid {v}": n / replicates for v, n in grid_verdicts.items()} | {"grid coverage": grid_covered / replicates}
+        out |= ({f"grid {v}": n / replicates for v, n in grid_verdicts.items()}
+                | {"grid coverage": grid_covered / replicates})
     return out
 
 

@@ -103,7 +103,8 @@ def build(folder, counts, seeds, rng, configs=None):
                     _child(client, experiment, parent, fw, params, base, results[fw], Path(tmp))
                 metrics = {names.of(fw, names.TEST_ACC): r[0] for fw, r in results.items()}
                 metrics |= {names.of(fw, names.FIT_TIME): r[1] for fw, r in results.items()}
-                metrics[names.versus("keras", names.ACC_DELTA_PP)] = 100 * (results["scratchnn"][0] - results["keras"][0])
+                metrics[names.versus("keras", names.ACC_DELTA_PP)] = (
+                    100 * (results["scratchnn"][0] - results["keras"][0]))
                 metrics[names.versus("keras", names.TIME_RATIO)] = results["scratchnn"][1] / results["keras"][1]
                 if counts:
                     metrics |= pairing.metrics(labels, predicted)

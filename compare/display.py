@@ -144,7 +144,8 @@ def by_axis(pivot, axis):
     for column in pivot.columns:
         kind, other = column.rsplit("_vs_", 1)
         fmt = {"delta_pp": pp, "time_ratio": sig3}.get(kind, lambda v: str(int(v)) if pd.notna(v) else "0")
-        title = {"delta_pp": f"Δacc pp vs {other}", "time_ratio": f"time ratio vs {other}"}.get(kind, f"runs vs {other}")
+        title = {"delta_pp": f"Δacc pp vs {other}",
+                 "time_ratio": f"time ratio vs {other}"}.get(kind, f"runs vs {other}")
         out[title] = [fmt(v) for v in pivot[column]]
     return out
 
@@ -228,7 +229,8 @@ def summary_lines(s, table, columns, margin_pp, multiplicity="bh", spreads=None)
                       " (see Method)" if family else
                       "no config has 2 seeds or more: run more seeds for a verdict (see Method)"))
         for other, found in (spreads or {}).items():
-            lines.append(f"within-config spread vs {other}: Δacc {found['delta'].why}; log time ratio {found['ratio'].why}")
+            lines.append(f"within-config spread vs {other}: Δacc {found['delta'].why}; "
+                         f"log time ratio {found['ratio'].why}")
     else:
         lines.append(f"no comparison: no config has {names.REFERENCE} and another framework both finished")
     lines += parity_lines(s, table, columns)

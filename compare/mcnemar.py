@@ -60,7 +60,8 @@ def logged(pairs, other):
     rows = pairs[pairs[delta(other)].notna() & pairs[b].notna() & pairs[c].notna()] if b in pairs else pairs.iloc[:0]
     return pd.DataFrame({"run_id": rows["run_id"].values, "vs": other, "b": rows[b].astype(int).values,
                          "c": rows[c].astype(int).values, "n_test": rows[n].astype("Int64").values,
-                         "p": stats.mcnemar_p(rows[b].values, rows[c].values) if len(rows) else []}, columns=list(COLUMNS))
+                         "p": stats.mcnemar_p(rows[b].values, rows[c].values) if len(rows) else []},
+                        columns=list(COLUMNS))
 
 
 def tests(pairs, cache, tracking_uri=None):

@@ -41,7 +41,8 @@ def _grid_columns(a, kernels):
     """The grid answer of one framework pair as CSV columns (the time ratio's back from the log scale)."""
     d, r = a["delta"], a["ratio"]
     return {"grid_verdict": a["verdict"], "delta_pp": d["mean"], "delta_lo": d["lo"], "delta_hi": d["hi"],
-            "tau2": d["tau2"], "i2": d["i2"], "pi_lo": d["pi_lo"], "pi_hi": d["pi_hi"], "p_diff": d["p_diff"], "p_tost": d["p_tost"],
+            "tau2": d["tau2"], "i2": d["i2"], "pi_lo": d["pi_lo"], "pi_hi": d["pi_hi"],
+            "p_diff": d["p_diff"], "p_tost": d["p_tost"],
             "time_ratio": math.exp(r["mean"]) if r["mean"] == r["mean"] else math.nan,
             "ratio_lo": math.exp(r["lo"]) if r["lo"] == r["lo"] else math.nan,
             "ratio_hi": math.exp(r["hi"]) if r["hi"] == r["hi"] else math.nan, "ratio_tau2": r["tau2"],

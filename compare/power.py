@@ -67,7 +67,8 @@ def grid_seeds(mean, tau2, sd, configs, margin, alpha=ALPHA):
     tau2 = tau2 if tau2 == tau2 else 0.0
 
     def enough(kind):
-        return lambda n: _power(mean, np.sqrt((tau2 + sd ** 2 / n) / configs), configs - 1, margin, alpha)[kind] >= POWER
+        return lambda n: _power(mean, np.sqrt((tau2 + sd ** 2 / n) / configs), configs - 1, margin,
+                                alpha)[kind] >= POWER
     return float(np.fmin(smallest(enough(0), 1), smallest(enough(1), 1))[0])
 
 

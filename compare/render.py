@@ -117,7 +117,8 @@ def to_html(title, sections, ids=None):
     for heading, part in sections:
         body.append(f"<section><h2>{html.escape(heading)}</h2>{_html_part(heading, part, ids.get(heading))}</section>")
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>" + "\n".join(body) + "</body></html>")
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>" + "\n".join(body)
+            + "</body></html>")
 
 
 def md_cell(value):

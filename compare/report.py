@@ -117,7 +117,8 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
          "spreads": spreads, "grid": grid.overall(comparisons, spreads, margin_pp), "kernels": grid.kernels(pairs),
          "where": grid.where(comparisons, table, columns, spreads, margin_pp, multiplicity),
          "summary": tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
-         "hints": {e: names.view_hint(tracking_uri, i) for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
+         "hints": {e: names.view_hint(tracking_uri, i)
+                   for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
     r["figures"] = _figures(r, out, margin_pp)
     r["parent"] = chosen_run(pairs, r["summary"], run_id)
     if r["parent"]:
@@ -242,7 +243,8 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     parser.add_argument("--experiment", action="append", required=True, help="may be given more than once")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     parser.add_argument("--out", type=Path, default=None,
-                        help="default: reports/<experiment>[+<experiment>...]/, characters other than [A-Za-z0-9._+-] as _")
+                        help="default: reports/<experiment>[+<experiment>...]/, "
+                             "characters other than [A-Za-z0-9._+-] as _")
     parser.add_argument("--format", default="md,html,csv")
     parser.add_argument("--run", default=None, help="parent run id for the per-class view (default: best config)")
     parser.add_argument("--margin-pp", type=float, default=0.2, help="equivalence margin for Δacc, percentage points")

@@ -187,7 +187,8 @@ def load_pairs(df, now=None, stale_after_s=STALE_AFTER_S):
     """One row per parent run: its config beside each framework's results, and the paired differences."""
     df = with_liveness(df, now, stale_after_s)
     children = df[df[tag(names.FRAMEWORK)].isin(names.FRAMEWORKS) & df[tag(names.PARENT)].notna()]
-    parents = df[df[tag(names.FRAMEWORK)].isna() & df[tag(names.PARENT)].isna()].sort_values("start_time", kind="stable")
+    parents = (df[df[tag(names.FRAMEWORK)].isna() & df[tag(names.PARENT)].isna()]
+               .sort_values("start_time", kind="stable"))
     if parents.empty:
         raise ReportError("no paired runs (parent runs with a child per framework) in this experiment")
     rows = pd.DataFrame({"experiment": parents["experiment"].values, "experiment_id": parents["experiment_id"].values,
@@ -266,7 +267,8 @@ def settings(rows, frameworks_=None):
     found = {}
     for fw in frameworks_ or frameworks(rows):
         keys = sorted(c for c in rows.columns if c.startswith(f"{fw}."))
-        found.update({fw: {k[len(fw) + 1:]: sorted(rows[k].dropna().astype(str).unique()) for k in keys}} if keys else {})
+        found.update({fw: {k[len(fw) + 1:]: sorted(rows[k].dropna().astype(str).unique()) for k in keys}}
+                     if keys else {})
     return found
 
 

@@ -36,7 +36,8 @@ def reasons(row):
     and reason, and each failed child's status and reason."""
     found = []
     for who in ["parent"] + [fw for fw in names.FRAMEWORKS if f"{fw}_status" in row]:
-        status, reason = (row["status"], row["reason"]) if who == "parent" else (row[f"{who}_status"], row[f"{who}_reason"])
+        status, reason = ((row["status"], row["reason"]) if who == "parent"
+                          else (row[f"{who}_status"], row[f"{who}_reason"]))
         if is_failure(status):
             listed = row["failed_frameworks"] if who == "parent" and pd.notna(row["failed_frameworks"]) else None
             found.append(f"{who} {status}" + (f" ({listed} failed)" if listed else "") +
@@ -48,7 +49,8 @@ def _framework_values(group, fw):
     ok = group[samples(group, [fw])]
     acc, fit = ok[f"{fw}_acc"].astype(float), ok[f"{fw}_fit_s"].astype(float)
     asked = group["asked"].map(lambda listed: not isinstance(listed, str) or fw in listed.split(","))
-    return {f"{fw}_finished": len(ok), f"{fw}_asked": int((asked | group[f"{fw}_status"].notna()).sum()), f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
+    return {f"{fw}_finished": len(ok), f"{fw}_asked": int((asked | group[f"{fw}_status"].notna()).sum()),
+            f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
             f"{fw}_acc_n": int(acc.count()), f"{fw}_fit_s": fit.mean(), f"{fw}_fit_s_n": int(fit.count())}
 
 

@@ -98,7 +98,8 @@ def dead_reason(run, stale_after_s, now=None):
 def holder_text(run, now=None):
     """`on <host> pid <pid>, heartbeat <s> s ago`: who holds a claim, for the sweep's last line."""
     tags = run.data.tags
-    return f"on {tags.get(HOST, '?')} pid {tags.get(PID, '?')}, heartbeat {(now or time.time()) - last_beat(run):.0f} s ago"
+    return (f"on {tags.get(HOST, '?')} pid {tags.get(PID, '?')}, "
+            f"heartbeat {(now or time.time()) - last_beat(run):.0f} s ago")
 
 
 def _parents(client, experiment_id, config_hash, status):

@@ -172,7 +172,8 @@ def validate(cfg, n_train=None):
         check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
               f"must not exceed the {n_train} training examples")
     check(t.threads >= 1, "train.threads", t.threads, "must be >= 1")
-    check(t.max_loss is None or 0 < t.max_loss < math.inf, "train.max_loss", t.max_loss, "must be finite and > 0, or null")
+    check(t.max_loss is None or 0 < t.max_loss < math.inf, "train.max_loss", t.max_loss,
+          "must be finite and > 0, or null")
     check(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, "must be >= 0")
     check(cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size, "must be >= 0")
     for key in ("train_size", "test_size"):

@@ -136,7 +136,8 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
                 logging.getLogger("scratchnn").info(f"pruned: {name} {pruning.message(exc)}")
                 return pruning.Pruned(pruning.message(exc))
             died = isinstance(exc, isolate.JobDied)
-            unreachable = getattr(exc, "kind", "") == "StoreError"  # the store could not be opened: nothing to record in
+            # the store could not be opened: nothing to record in
+            unreachable = getattr(exc, "kind", "") == "StoreError"
             if (sweeping or died or isinstance(exc, isolate.JobError)) and not unreachable:
                 record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
             write_status(output_dir, "failed", why(exc))

@@ -85,7 +85,8 @@ def _epoch_logger(job, run_id, framework):
         job.recorder.log_metrics(run_id, {names.EPOCH_METRICS[k]: v for k, v in logs.items()
                                           if k in names.EPOCH_METRICS and v == v}, step=epoch)
         if job.cfg.train.verbose:
-            val = f", val acc {logs['val_accuracy']:.2%}" if logs.get("val_accuracy", np.nan) == logs.get("val_accuracy") else ""
+            val = (f", val acc {logs['val_accuracy']:.2%}"
+                   if logs.get("val_accuracy", np.nan) == logs.get("val_accuracy") else "")
             print(f"{framework:>9} epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f}, acc {logs['accuracy']:.2%}"
                   f"{val}, {logs['epoch_time']:.2f} s", flush=True)
         if report is not None:
@@ -202,8 +203,8 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
     validate(cfg)
     config_hash, config_id = tracking.config_hashes(cfg)
     client, experiment_id = tracking.connect(cfg.mlflow)
-    tags = {names.CONFIG_HASH: config_hash, names.CONFIG_ID: config_id, names.JOB: job_id, **tracking.environment_tags(),
-            **blas.tags()}
+    tags = {names.CONFIG_HASH: config_hash, names.CONFIG_ID: config_id, names.JOB: job_id,
+            **tracking.environment_tags(), **blas.tags()}
     with Recorder(client, experiment_id, tags, cfg.mlflow.heartbeat_s) as recorder:
         done = claims.complete_parent(client, experiment_id, config_hash) if skip_finished else None
         if done is not None:

@@ -43,7 +43,8 @@ def read_statuses(sweep_dir):
 def counts_line(counts, holders):
     """`3 finished, 0 failed, 1 skipped, 1 running elsewhere (depth=1 on host pid 7, heartbeat 4 s ago)`:
     running elsewhere and killed only when there are any."""
-    parts = [f"{counts[k]} {LABELS.get(k, k)}" for k in STATUSES if k not in ("elsewhere", "killed", "pruned") or counts[k]]
+    parts = [f"{counts[k]} {LABELS.get(k, k)}" for k in STATUSES
+             if k not in ("elsewhere", "killed", "pruned") or counts[k]]
     if holders:
         more = f" and {len(holders) - SHOWN_HOLDERS} more" if len(holders) > SHOWN_HOLDERS else ""
         index = parts.index(f"{counts['elsewhere']} running elsewhere")

@@ -74,7 +74,8 @@ def _check_server(uri, wait_s=SERVER_WAIT_S):
         except OSError as exc:  # URLError and HTTPError are OSErrors
             last = exc
         time.sleep(1)
-    raise StoreError(f"the tracking server {uri} did not answer within {wait_s} s: {reason(last) if last else 'no reply'}")
+    raise StoreError(f"the tracking server {uri} did not answer within {wait_s} s: "
+                     f"{reason(last) if last else 'no reply'}")
 
 
 @contextlib.contextmanager

@@ -2,8 +2,8 @@
 connection to an address other than loopback fails the test that makes it.
 
 Markers match the cost: `e2e` (real processes and stores; every test using make_cfg), `slow`,
-`engines` (SLURM, PostgreSQL); every other test is marked `unit` here. A skip is allowed only when its reason starts with one of
-ALLOWED_SKIPS; any other skip (a failed import of a required dependency, say) fails the run."""
+`engines` (SLURM, PostgreSQL); every other test is marked `unit` here. A skip is allowed only when its reason
+starts with one of ALLOWED_SKIPS; any other skip (a failed import of a required dependency, say) fails the run."""
 
 import ipaddress
 import os

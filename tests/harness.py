@@ -100,7 +100,8 @@ def wait_for(predicate, process=None, timeout=240, what="the condition"):
             return value
         if process is not None and process.poll() is not None:
             out, err = process.communicate()
-            raise AssertionError(f"the process ended ({process.returncode}) before {what}:\n{out[-2000:]}\n{err[-3000:]}")
+            raise AssertionError(f"the process ended ({process.returncode}) before {what}:\n"
+                                 f"{out[-2000:]}\n{err[-3000:]}")
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 

@@ -239,4 +239,5 @@ def test_gather_share_prints_the_floor_and_an_epoch_with_and_without_its_gather(
         numbers = [float(v) for v in re.findall(r"\d+\.?\d*(?:e-?\d+)?", line.split(":", 1)[1])]
         floor, epoch, ratio, bare, bare_ratio = numbers
         assert min(numbers) > 0
-        assert ratio == pytest.approx(epoch / floor, rel=2e-3, abs=2e-3) and bare_ratio == pytest.approx(bare / floor, rel=2e-3, abs=2e-3)
+        assert (ratio == pytest.approx(epoch / floor, rel=2e-3, abs=2e-3)
+                and bare_ratio == pytest.approx(bare / floor, rel=2e-3, abs=2e-3))

@@ -50,7 +50,8 @@ def test_the_cores_each_framework_used_are_summarised_per_thread_count():
     assert [line.split()[0] for line in lines] == ["1", "2"]
     for threads, line in zip((1, 2), lines):
         for fw in ALL:
-            values = sorted(round(r["cpu_per_wall"], 3) for r in results if r["framework"] == fw and r["threads"] == threads)
+            values = sorted(round(r["cpu_per_wall"], 3) for r in results
+                            if r["framework"] == fw and r["threads"] == threads)
             assert f"{fw} {np.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})" in line
     assert not [line for line in tables.summary_lines(table, PEERS) if "CPU time" in line]
     # spans too short to read: keras's first config at 1 thread is counted out, all of torch's give "-"

@@ -51,7 +51,8 @@ def _grid_answers(case, k, tau, replicates, rng):
     for replicate in range(replicates):
         table, truths = pairs(case, rng, configs=k, tau=tau, sign=-1.0 if case.alternate and replicate % 2 else 1.0)
         found = verdicts.spreads(table)
-        yield grid.overall(verdicts.comparisons(table, None, MARGIN, found=found, advice=False), found, MARGIN)["keras"], truths.mean()
+        yield grid.overall(verdicts.comparisons(table, None, MARGIN, found=found, advice=False), found,
+                           MARGIN)["keras"], truths.mean()
 
 
 def test_the_grid_answer_keeps_its_level_with_few_heterogeneous_configs():

@@ -90,7 +90,8 @@ def test_a_claim_of_this_host_whose_process_is_gone_is_stale_at_once(experiment)
     assert claim(experiment, mine) is None  # the dead claim's heartbeat is fresh, but its process is gone
     assert claims.mark_stale(client, experiment_id, STALE) == 1
     killed = client.get_run(dead)
-    assert killed.info.status == "KILLED" and f"pid {killed.data.tags[PID]} on {here}" in killed.data.tags["failure_reason"]
+    assert (killed.info.status == "KILLED"
+            and f"pid {killed.data.tags[PID]} on {here}" in killed.data.tags["failure_reason"])
     assert client.get_run(mine).info.status == "RUNNING"  # alive, started before its run: kept
 
 

@@ -51,9 +51,10 @@ def test_per_config_cells(result):
     comparisons = verdicts.comparisons(pairs)
     cells = _by_config(comparisons, display.verdicts(comparisons, table, ["width"]))
     assert set(cells.index) == {"A", "B", "D"}  # C has no pair, D a time ratio but no Δacc
-    assert cells.loc["A", ["Δacc pp", "seeds", "time ratio", "verdict"]].tolist() == ["+0.00", "2", "0.500", "inconclusive"]
-    assert cells.loc["B", ["Δacc pp", "95% CI", "verdict", "time ratio"]].tolist() == ["+1.00", "n/a", "inconclusive (n=1)",
-                                                                                       "2.00"]
+    assert (cells.loc["A", ["Δacc pp", "seeds", "time ratio", "verdict"]].tolist()
+            == ["+0.00", "2", "0.500", "inconclusive"])
+    assert (cells.loc["B", ["Δacc pp", "95% CI", "verdict", "time ratio"]].tolist()
+            == ["+1.00", "n/a", "inconclusive (n=1)", "2.00"])
     assert cells.loc["D", ["Δacc pp", "verdict", "time ratio"]].tolist() == ["n/a", "n/a", "1.00"]
 
 

@@ -88,7 +88,8 @@ def test_a_label_outside_the_classes_is_rejected_at_load_naming_the_file(tmp_pat
     idx.write(tmp_path / "mnist" / FILES[3], labels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", datasets.UnverifiedDataWarning)
-        with pytest.raises(idx.IDXError, match=r"t10k-labels-idx1-ubyte.gz holds label 10 at index 2; labels must be in \[0, 10\)"):
+        with pytest.raises(idx.IDXError,
+                           match=r"t10k-labels-idx1-ubyte.gz holds label 10 at index 2; labels must be in \[0, 10\)"):
             datasets.load_mnist("mnist", data_dir=tmp_path)
 
 
@@ -223,7 +224,10 @@ def test_truncated_download_is_rejected(tmp_path, server, official):
             self.response.close()
 
     import urllib.request
-    opener = lambda u, timeout: Short(urllib.request.urlopen(u, timeout=timeout))
+
+    def opener(u, timeout):
+        return Short(urllib.request.urlopen(u, timeout=timeout))
+
     with pytest.raises(datasets.DownloadError, match="truncated"):
         datasets.download(f"{url}/good/{FILES[1]}", tmp_path / "c" / FILES[1], hashes[FILES[1]], opener=opener)
     assert list((tmp_path / "c").iterdir()) == []
@@ -264,7 +268,8 @@ def test_real_mnist_shapes_counts_and_one_warning_naming_exactly_the_unverified_
     assert [f for f in FILES if unverified and f in str(unverified[0].message)] == differ
     assert X.shape == (60000, 28, 28) and Xt.shape == (10000, 28, 28) and X.dtype == np.uint8
     assert np.bincount(y).tolist() == MNIST_TRAIN and np.bincount(yt).tolist() == MNIST_TEST
-    assert pp.scale(X).mean() == pytest.approx(0.13071, abs=1e-4)  # the published MNIST mean (0.1307, e.g. torchvision's)
+    # the published MNIST mean (0.1307, e.g. torchvision's)
+    assert pp.scale(X).mean() == pytest.approx(0.13071, abs=1e-4)
 
 
 def test_real_fashion_mnist_is_verified_and_balanced(data_root):

@@ -59,7 +59,8 @@ def autodiff(net, X, y, loss_fn):
     Y = t(losses.from_labels(y, net.n_out, np.float64))
     with tf.GradientTape(persistent=True) as tape:
         Zs, As = tf_forward(net, X, Ws, bs)
-        C = tf.reduce_mean(loss_fn(As[-1], Y)) + sum(layer.l2 * tf.reduce_sum(W * W) for layer, W in zip(net.layers, Ws))
+        C = tf.reduce_mean(loss_fn(As[-1], Y)) + sum(layer.l2 * tf.reduce_sum(W * W)
+                                                     for layer, W in zip(net.layers, Ws))
     return ([tape.gradient(C, Z).numpy() for Z in Zs], [tape.gradient(C, W).numpy() for W in Ws],
             [tape.gradient(C, b).numpy() for b in bs])
 
@@ -83,7 +84,8 @@ def ours(net, X, y):
     Y = losses.from_labels(y, net.n_out, np.float64)
     net.backward(net.forward(X.T), Y)
     M = X.shape[0]
-    return [layer.delta / M for layer in net.layers], [layer.dW for layer in net.layers], [layer.db for layer in net.layers]
+    return ([layer.delta / M for layer in net.layers], [layer.dW for layer in net.layers],
+            [layer.db for layer in net.layers])
 
 
 def test_forward_propagation(setup):
@@ -113,7 +115,9 @@ def test_costs():
     A = rng.uniform(0.05, 0.95, (4, 6))
     Y = losses.from_labels(rng.integers(0, 4, 6), 4, np.float64)
     for name, fn, probs in (("categorical_crossentropy", cce_keras, A), ("mean_squared_error", mse, A),
-                            ("binary_crossentropy", lambda a, y: -tf.reduce_mean(y * tf.math.log(a) + (1 - y) * tf.math.log(1 - a), axis=0), A)):
+                            ("binary_crossentropy",
+                             lambda a, y: -tf.reduce_mean(y * tf.math.log(a) + (1 - y) * tf.math.log(1 - a), axis=0),
+                             A)):
         a = tf.Variable(probs)
         with tf.GradientTape() as tape:
             L = fn(a, t(Y))
@@ -126,11 +130,13 @@ def test_costs():
     np.testing.assert_allclose(losses.get("cce").forward_logits(Z, Y),
                                tf.nn.softmax_cross_entropy_with_logits(t(Y.T), t(Z.T)).numpy(), rtol=1e-10)
     np.testing.assert_allclose(losses.get("bce").forward_logits(Z, Y),
-                               tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t(Y), t(Z)), axis=0).numpy(), rtol=1e-10)
+                               tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t(Y), t(Z)), axis=0).numpy(),
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("name,tf_fn", [("sigmoid", tf.sigmoid), ("relu", tf.nn.relu), ("tanh", tf.tanh),
-                                        ("leaky_relu", lambda z: tf.where(z > 0, z, 0.2 * z))])  # tf.nn.leaky_relu rounds alpha to float32
+                                        # tf.nn.leaky_relu rounds alpha to float32
+                                        ("leaky_relu", lambda z: tf.where(z > 0, z, 0.2 * z))])
 def test_activations(name, tf_fn):
     """A1-A4: f and f' against TensorFlow; A5: softmax's Jacobian-vector product against tf.jacobian."""
     Z = np.random.default_rng(1).normal(size=(5, 7)) * 3
@@ -148,10 +154,12 @@ def test_activations(name, tf_fn):
         a = tf.nn.softmax(zc, axis=0)
     J = tf.reshape(tape.jacobian(a, zc), (5, 5)).numpy()
     g = Z[:, 1:2]
-    np.testing.assert_allclose(softmax.backward(Z[:, :1], softmax.forward(Z[:, :1]), g), J.T @ g, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(softmax.backward(Z[:, :1], softmax.forward(Z[:, :1]), g), J.T @ g,
+                               rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("output,loss,fn", [("softmax", "categorical_crossentropy", cce), ("sigmoid", "mean_squared_error", mse)])
+@pytest.mark.parametrize("output,loss,fn", [("softmax", "categorical_crossentropy", cce),
+                                            ("sigmoid", "mean_squared_error", mse)])
 def test_bp1_output_error(setup, output, loss, fn):
     """BP1.2 (fused A - Y and the general dL/dA ⊙ f'), as dC/dZ^L = Delta^L / M."""
     net, X, y = setup(output, loss)

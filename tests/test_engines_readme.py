@@ -48,7 +48,8 @@ def test_the_readme_multi_machine_commands_run_as_written(tmp_path, postgres, sl
     postgres.database("mlflow"), postgres.database("optuna")  # what the README's URLs name
     port = free_port()
     server = subprocess.Popen(local(server_cmd, postgres, port, tmp_path / "art"), cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"), start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "w"),
+                              start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: healthy(uri), timeout=600, what=f"the README's mlflow server on {uri}")

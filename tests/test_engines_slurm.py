@@ -72,7 +72,8 @@ def test_scancel_of_a_running_job_ends_its_runs_killed_and_a_relaunch_runs_the_c
     assert "RUNNING" not in set(df.status) and set(df.status) == {"KILLED"}, df[["status", "tags.failure_reason"]]
     assert df["tags.failure_reason"].str.contains("interrupted by SIGTERM", regex=False).all()
     relaunch = run(command(uri, tmp_path / "b", *tiny(*MINUTE), sweep=True), timeout=1200)
-    assert relaunch.returncode == 0 and "sweep: 1 finished, 0 failed, 0 skipped" in relaunch.stdout, relaunch.stderr[-3000:]
+    assert (relaunch.returncode == 0
+            and "sweep: 1 finished, 0 failed, 0 skipped" in relaunch.stdout), relaunch.stderr[-3000:]
     assert_complete(runs(uri, EXPERIMENT).query("status != 'KILLED'"), 1)
 
 

@@ -100,13 +100,16 @@ def test_divergence_fails_both_children_and_the_parent_with_a_reason(make_cfg):
     ("train.seed=-1", "train.seed must be >= 0. Received: train.seed=-1"),
     ("optimizer.lr=inf", "optimizer.lr must be a finite number > 0. Received: optimizer.lr=inf"),
     ("optimizer.lr=nan", "Received: optimizer.lr=nan"),
-    ("optimizer=momentum optimizer.momentum=1", "optimizer.momentum must be a number in [0, 1). Received: optimizer.momentum=1.0"),
-    ("optimizer=adam optimizer.beta_1=2", "optimizer.beta_1 must be a number in [0, 1). Received: optimizer.beta_1=2.0"),
+    ("optimizer=momentum optimizer.momentum=1",
+     "optimizer.momentum must be a number in [0, 1). Received: optimizer.momentum=1.0"),
+    ("optimizer=adam optimizer.beta_1=2",
+     "optimizer.beta_1 must be a number in [0, 1). Received: optimizer.beta_1=2.0"),
     ("optimizer=adam optimizer.epsilon=0", "Received: optimizer.epsilon=0.0"),
     ("optimizer=rmsprop optimizer.rho=1", "Received: optimizer.rho=1.0"),
     ("train.max_loss=inf", "Received: train.max_loss=inf"),
     ("model.l2=inf", "Received: model.l2=inf"),
-    ("mlflow.stale_after_s=10", "must be at least twice mlflow.heartbeat_s (30.0). Received: mlflow.stale_after_s=10.0"),
+    ("mlflow.stale_after_s=10",
+     "must be at least twice mlflow.heartbeat_s (30.0). Received: mlflow.stale_after_s=10.0"),
 ])
 def test_bad_values_are_rejected_before_any_run(make_cfg, override, message):
     cfg = make_cfg(*override.split())
@@ -117,7 +120,8 @@ def test_bad_values_are_rejected_before_any_run(make_cfg, override, message):
 
 def test_a_batch_larger_than_the_data_fails_its_parent_run_with_the_reason(make_cfg):
     cfg = make_cfg("train.batch_size=2001")  # known only once the data is loaded, inside the parent run
-    with pytest.raises(ConfigError, match=r"must not exceed the 2000 training examples. Received: train.batch_size=2001"):
+    with pytest.raises(ConfigError,
+                       match=r"must not exceed the 2000 training examples. Received: train.batch_size=2001"):
         train_config(cfg)
     runs = runs_of(cfg)
     assert len(runs) == 1 and runs.status.iloc[0] == "FAILED"
@@ -198,7 +202,8 @@ def test_default_run_reaches_97_5_percent_for_both(data_root, tmp_path):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"data.dir={data_root}", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}",
+        cfg = compose("config", overrides=[f"data.dir={data_root}",
+                                           f"mlflow.tracking_uri=sqlite:///{tmp_path / 'm.db'}",
                                            "train.verbose=false"])
     metrics = train_config(cfg)
     print(f"default run: scratchnn {metrics['scratchnn/test/acc']:.4f}, keras {metrics['keras/test/acc']:.4f}, "

@@ -136,7 +136,8 @@ def test_keras_batches_are_the_rows_of_the_order_in_batches_the_last_one_partial
     rng = np.random.default_rng(0)
     X, y, order = rng.random((n, 4), dtype=np.float32), rng.integers(0, 10, n), rng.permutation(n)
     starts = range(0, n, batch)
-    got = [(xb.numpy(), yb.numpy()) for xb, yb in keras_twin._batches(keras_twin._tensor(X), keras_twin._tensor(y), batch, order)]
+    got = [(xb.numpy(), yb.numpy())
+           for xb, yb in keras_twin._batches(keras_twin._tensor(X), keras_twin._tensor(y), batch, order)]
     assert len(got) == len(starts)
     for (xb, yb), i in zip(got, starts):
         np.testing.assert_array_equal(xb, X[order[i:i + batch]])

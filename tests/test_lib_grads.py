@@ -43,4 +43,5 @@ def test_grads_after_other_optimizer_steps_are_the_gradient(optimizer):
         np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-9)
 
 
-# a public backward after a fused step: test_lib_speed_step.py::test_public_backward_after_fused_steps_still_gives_the_gradient
+# a public backward after a fused step:
+# test_lib_speed_step.py::test_public_backward_after_fused_steps_still_gives_the_gradient

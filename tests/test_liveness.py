@@ -34,7 +34,8 @@ def test_a_relaunch_right_after_sigkill_of_the_whole_sweep_runs_every_config(tmp
     assert "running elsewhere" not in relaunch.stdout
     df = runs(uri, "smoke")
     killed = df[df.status == "KILLED"]
-    assert len(killed) >= 2 and killed["tags.failure_reason"].str.contains(f"on {socket.gethostname()}) is gone", regex=False).all()
+    assert len(killed) >= 2 and killed["tags.failure_reason"].str.contains(f"on {socket.gethostname()}) is gone",
+                                                                           regex=False).all()
     assert_complete(df[df.status != "KILLED"], 4)
 
 

@@ -48,12 +48,14 @@ def test_three_frameworks_each_get_columns_and_comparisons(stores):
     assert rows["n"].to_dict() == {("A", "keras"): 3, ("A", "torch"): 2, ("B", "torch"): 1}
     assert rows.loc[("A", "keras"), "delta_pp"] == pytest.approx(0.0) and rows.loc[("A", "torch"), "time_ratio"] == 0.5
     shown = display.per_config(r["table"], r["columns"], frameworks(r["pairs"]))
-    assert shown.columns.tolist() == ["width", "seeds", "scratchnn acc %", "scratchnn fit s", "keras acc %", "keras fit s",
-                                      "torch acc %", "torch fit s"]
+    assert shown.columns.tolist() == ["width", "seeds", "scratchnn acc %", "scratchnn fit s", "keras acc %",
+                                      "keras fit s", "torch acc %", "torch fit s"]
     assert shown["keras acc %"].tolist() == ["91.00 ± 1.00", "not run"] and shown["torch acc %"][1] == "94.00"
     lines = report.summary(r)
-    assert lines[0].startswith("scratchnn − keras over 1 config: ") and lines[1].startswith("time ratio scratchnn/keras")
-    assert lines[3].startswith("scratchnn − torch over 2 configs: ") and lines[4].startswith("time ratio scratchnn/torch")
+    assert (lines[0].startswith("scratchnn − keras over 1 config: ")
+            and lines[1].startswith("time ratio scratchnn/keras"))
+    assert (lines[3].startswith("scratchnn − torch over 2 configs: ")
+            and lines[4].startswith("time ratio scratchnn/torch"))
     assert "scratchnn vs keras per config: 0 equivalent" in lines[6]
     assert any("failed runs: scratchnn 0, keras 0, torch 1" in line for line in lines)
     assert "keras execution: jit_compile=True, steps_per_execution=64" in lines

@@ -36,7 +36,8 @@ def test_cli_writes_every_file_and_logs_the_report_in_its_own_experiment(store, 
     reports = client.get_experiment_by_name("synthetic-reports")
     logged = mlflow.search_runs([reports.experiment_id])
     assert len(logged) == 1 and logged.status[0] == "FINISHED"
-    assert {a.path for a in client.list_artifacts(logged.run_id[0])} >= {"report.html", "verdicts.csv", "forest_delta_acc.png"}
+    assert ({a.path for a in client.list_artifacts(logged.run_id[0])}
+            >= {"report.html", "verdicts.csv", "forest_delta_acc.png"})
     assert not any(a.path.startswith(report.CACHE) for a in client.list_artifacts(logged.run_id[0]))
     store_root = Path(store[len("sqlite:///"):]).parent.as_uri()
     assert logged.artifact_uri.str.startswith(store_root + "/").all()  # the report's artifacts too: none in ./mlruns
@@ -116,7 +117,8 @@ def test_figures_follow_what_varies(tmp_path):
         add_pair(client, experiment, params(seed=seed), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
     r = report.build(["one"], uri, tmp_path / "r")
     assert r["columns"] == [] and set(r["figures"]) == {"forest"} and r["two_way"] == {}
-    assert display.verdicts(r["comparisons"], r["table"], [])["config"][0].startswith("dataset=mnist, depth=1, width=32")
+    assert display.verdicts(r["comparisons"], r["table"], [])["config"][0].startswith(
+        "dataset=mnist, depth=1, width=32")
 
 
 def test_nothing_to_compare_yet(tmp_path):

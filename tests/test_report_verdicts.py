@@ -27,7 +27,8 @@ def test_known_verdicts_and_mcnemar(verdict_report):
     tests = r["tests"].merge(r["pairs"][["run_id", "config_id", "seed"]], on="run_id").set_index(["config_id", "seed"])
     assert tests.loc[("same", 0), "p"] == 1.0 and tests.loc[("same", 0), ["b", "c"]].tolist() == [0, 0]
     assert tests.loc[("same", 1), ["b", "c"]].tolist() == [1, 0]
-    assert (tests.loc["gap", "p"] < 1e-3).all() and tests.loc[("gap", 0), ["b", "c", "n_test"]].tolist() == [200, 0, N_TEST]
+    assert ((tests.loc["gap", "p"] < 1e-3).all()
+            and tests.loc[("gap", 0), ["b", "c", "n_test"]].tolist() == [200, 0, N_TEST])
     assert table.loc["gap", "delta_pp"] == pytest.approx(2.0) and table.loc["gap", "mcnemar_below"] == 3
     wide = table.loc["wide"]
     assert wide["delta_lo"] < 0 < wide["delta_hi"] and wide["delta_hi"] - wide["delta_lo"] > 2 * 0.2
@@ -58,14 +59,16 @@ def test_time_ratio_intervals_and_overview(verdict_report):
 def test_summary_leads_with_verdicts_and_csv_has_the_same(verdict_report):
     r, out, _ = verdict_report
     lines = report.summary(r)
-    assert lines[0].startswith("scratchnn − keras over 4 configs: Δacc +0.56 pp, 95% CI [") and "inconclusive" in lines[0]
+    assert (lines[0].startswith("scratchnn − keras over 4 configs: Δacc +0.56 pp, 95% CI [")
+            and "inconclusive" in lines[0])
     assert lines[1].startswith("time ratio scratchnn/keras (fit time, < 1: scratchnn faster) over 4 configs: 0.")
     assert lines[1].endswith("BLAS not recorded") and lines[2].startswith("seeds: ")
     assert lines[3] == ("scratchnn vs keras per config: 1 equivalent, 1 different, 1 inconclusive, "
                         "1 inconclusive (n=1) (of 4 configs)")
     assert "Benjamini–Hochberg" in lines[5] and "seeds: 1–3 per config (train.seed=0,1,2)" in lines[7]
     summary = (out / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("vs,equivalent,different,inconclusive,inconclusive (n=1),configs,grid_verdict,delta_pp")
+    assert summary[0].startswith(
+        "vs,equivalent,different,inconclusive,inconclusive (n=1),configs,grid_verdict,delta_pp")
     assert summary[1].startswith("keras,1,1,1,1,4,inconclusive,0.5")
     per_config = (out / "per_config.csv").read_text()
     assert "verdict_vs_keras" in per_config.splitlines()[0] and "inconclusive (n=1)" in per_config

@@ -54,7 +54,8 @@ def test_bad_config_in_a_sweep_is_recorded_as_failed(tmp_path):
 
 def started_second_after_first_finished(uri):
     df = runs(uri, EXPERIMENT)
-    return bool((df["tags.role"] == "parent").sum() >= 2 and (df.status == "FINISHED").any())  # numpy's False is not False
+    # numpy's False is not False
+    return bool((df["tags.role"] == "parent").sum() >= 2 and (df.status == "FINISHED").any())
 
 
 def all_open_runs_stale(uri, stale_after_s):

@@ -9,7 +9,8 @@ import torch
 
 from experiments.frameworks.keras_rules import keras_optimizer
 
-RULES = {  # the twin's optimizer config (as conf/optimizer/*.yaml gives it), and the Keras optimizer with the same settings
+# the twin's optimizer config (as conf/optimizer/*.yaml gives it), and the Keras optimizer with the same settings
+RULES = {
     "adam": ({"_target_": "scratchnn.Adam", "lr": 0.003, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-5},
              "Adam", {"learning_rate": 0.003, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-5}),
     "rmsprop with momentum": ({"_target_": "scratchnn.RMSprop", "lr": 0.01, "rho": 0.8, "momentum": 0.5,
