@@ -7,7 +7,8 @@ import pytest
 from optuna.trial import TrialState
 
 from experiments.config import PROJECT_ROOT
-from test_search import environment, search_command, trials
+from harness import environment
+from test_search import search_command, trials
 
 
 def start_search(tmp_path, out, *overrides):
