@@ -42,7 +42,7 @@ CASES = (Case("Δ = 0", 0.0, 3, 0.3), Case("Δ = 0", 0.0, 10, 0.3),
          Case("Δ = 0, tight", 0.0, 5, 0.05), Case("Δ = 1 pp, a real gap", 1.0, 5, 0.3))
 
 
-def pairs(case, rng, configs=CONFIGS, tau=0.0, sign=1.0):
+def pairs(case, rng, *, configs=CONFIGS, tau=0.0, sign=1.0):
     """A pairs table as compare.runs.load_pairs gives it (the columns the verdicts read), one grid; `tau`:
     the sd of the configs' true Δacc around sign · truth. Returns (pairs, each config's truth)."""
     truths = sign * case.truth + (rng.normal(0.0, tau, configs) if tau > 0 else np.zeros(configs))

@@ -29,7 +29,7 @@ from experiments.tracking import git_commit
 STUDY = "scratchnn-search"  # conf/sweep/search.yaml's study_name
 
 
-def search(folder, pruner, seed, budget_s, overrides):
+def search(folder, pruner, seed, *, budget_s, overrides):
     """Run one search for `budget_s` seconds; returns its storage URL and the budget's end."""
     cmd = [sys.executable, "-m", "experiments.train", "-m", "+sweep=search", "hydra.sweeper.n_trials=100000",
            f"hydra.sweeper.pruner={pruner}", f"hydra.sweeper.sampler.seed={seed}",
@@ -77,7 +77,7 @@ def main(argv=None):
     for seed in args.seeds:
         for pruner in args.pruners:
             with tempfile.TemporaryDirectory(prefix="scratchnn-pruning-") as folder:
-                storage, end = search(Path(folder), pruner, seed, args.budget_s, args.overrides)
+                storage, end = search(Path(folder), pruner, seed, budget_s=args.budget_s, overrides=args.overrides)
                 complete, pruned, best = tally(storage, end)
             lines.append(f"| {pruner} | {seed} | {complete} | {pruned} | {best:.2%} | {os.getloadavg()[0]:.1f} |")
             print(lines[-1], flush=True)
