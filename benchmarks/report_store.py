@@ -56,7 +56,7 @@ def predictions_csv(labels, predicted):
     return b"label,predicted,probability\n" + rows.tobytes()
 
 
-def _child(client, experiment, parent, fw, params, base_tags, result, folder):
+def _child(client, experiment, parent, *, fw, params, base_tags, result, folder):
     acc, fit, csv = result
     run = client.create_run(experiment, run_name=fw, tags={**base_tags, names.FRAMEWORK: fw, names.PARENT: parent})
     history = [Metric(names.EPOCH_METRICS[k], v, 0, e) for e in range(EPOCHS)
@@ -72,7 +72,7 @@ def _child(client, experiment, parent, fw, params, base_tags, result, folder):
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
-def build(folder, counts, seeds, rng, configs=None):
+def build(folder, counts, seeds, rng, *, configs=None):
     """The store `folder/mlflow.db` (artifacts in `folder/artifacts`), experiment EXPERIMENT: one parent per
     config (the first `configs` of the grid; None: all) and seed, with a child per framework; returns its URI."""
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -100,7 +100,8 @@ def build(folder, counts, seeds, rng, configs=None):
                 for fw in FRAMEWORKS:
                     predicted[fw] = predictions(labels, wrong[fw], rng)
                     results[fw] = (1 - wrong[fw] / N_TEST, float(rng.uniform(5, 60)), (labels, predicted[fw]))
-                    _child(client, experiment, parent, fw, params, base, results[fw], Path(tmp))
+                    _child(client, experiment, parent, fw=fw, params=params, base_tags=base,
+                           result=results[fw], folder=Path(tmp))
                 metrics = {names.of(fw, names.TEST_ACC): r[0] for fw, r in results.items()}
                 metrics |= {names.of(fw, names.FIT_TIME): r[1] for fw, r in results.items()}
                 metrics[names.versus("keras", names.ACC_DELTA_PP)] = (
@@ -139,7 +140,7 @@ def main(argv=None):
     uri = f"sqlite:///{args.folder / 'mlflow.db'}"
     if not args.skip_build:
         start = time.perf_counter()
-        build(args.folder, not args.no_counts, args.seeds, np.random.default_rng(0), args.configs)
+        build(args.folder, not args.no_counts, args.seeds, np.random.default_rng(0), configs=args.configs)
         print(f"built {uri}: {args.configs or 3 ** len(GRID)} configs x {args.seeds} seeds x {len(FRAMEWORKS)} "
               f"frameworks in {time.perf_counter() - start:.0f} s")
     out = Path(tempfile.mkdtemp(prefix="report-", dir=args.folder))

@@ -21,7 +21,7 @@ PARAMS = 40  # about the flattened config's size
 EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "epoch_time_s")
 
 
-def _writer(uri, experiment_id, index, plan, ready, go, results):
+def _writer(uri, experiment_id, index, *, plan, ready, go, results):
     """One writer: warms up (imports, engine, a read), says it is ready, waits for `go`, then writes;
     puts (first write's start, last write's end, latencies in s, failure messages) on `results`."""
     import mlflow
@@ -68,7 +68,8 @@ def measure(folder, writers, n_runs, epochs):
     experiment_id = mlflow.MlflowClient(uri).create_experiment("load", artifact_location=(folder / "art").as_uri())
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Queue(), ctx.Event(), ctx.Queue()
-    processes = [ctx.Process(target=_writer, args=(uri, experiment_id, i, (n_runs, epochs), ready, go, results))
+    processes = [ctx.Process(target=_writer, args=(uri, experiment_id, i),
+                             kwargs={"plan": (n_runs, epochs), "ready": ready, "go": go, "results": results})
                  for i in range(writers)]
     for p in processes:
         p.start()
