@@ -58,7 +58,7 @@ def test_a_config_held_by_a_live_process_is_counted_running_elsewhere_with_its_h
 
 
 def test_the_last_line_names_at_most_three_holders():
-    counts = {"finished": 1, "failed": 0, "skipped": 2, "elsewhere": 5, "killed": 0}
+    counts = {"finished": 1, "failed": 0, "skipped": 2, "elsewhere": 5, "killed": 0, "pruned": 0}
     line = counts_line(counts, [f"c{i} on h pid {i}, heartbeat 1 s ago" for i in range(5)])
     assert line.startswith("1 finished, 0 failed, 2 skipped, 5 running elsewhere (c0 on h pid 0")
     assert line.endswith("c2 on h pid 2, heartbeat 1 s ago and 2 more)") and "killed" not in line
