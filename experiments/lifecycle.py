@@ -138,7 +138,7 @@ class Recorder:
                 self.open_ids.remove(run_id)
 
     def withdraw(self, run_id):
-        """Delete a run that lost a claim (see tracking.claim): it never trained anything; the
+        """Delete a run that lost a claim (see claims.claim): it never trained anything; the
         `with` that opened it then leaves it alone."""
         with deferred():
             self.client.delete_run(run_id)

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from compare import tables
 from compare.runs import load_pairs, samples, search
-from experiments import names, pruning, tracking
+from experiments import claims, names, pruning
 from experiments.config import CONF_DIR, register_configs
 from hydra_plugins.scratchnn_optuna import _storage, _study
 from hydra_plugins.scratchnn_optuna.optuna_sweeper import Settings, check_settings
@@ -62,7 +62,7 @@ def test_a_lagging_trial_is_pruned_recorded_as_pruned_and_done_on_resume(tmp_pat
     history = client.get_metric_history(child.info.run_id, names.EPOCH_METRICS["val_accuracy"])
     assert [(m.step, m.value) for m in history] == [(0, pytest.approx(pruned.intermediate_values[0]))]
     parent = next(r for r in runs if r.data.tags.get(names.ROLE) == names.ROLE_PARENT)
-    assert tracking.complete_parent(client, experiment_id, parent.data.tags[names.CONFIG_HASH]) is None  # ...not done
+    assert claims.complete_parent(client, experiment_id, parent.data.tags[names.CONFIG_HASH]) is None  # ...not done
     assert parent.data.params["model.width"] == "16" and not [p for p in parent.data.params if p.startswith("search.")]
 
     pairs = load_pairs(search("sweep-search", uri))  # the report counts it apart, and never as a sample
