@@ -6,7 +6,7 @@ import signal
 import mlflow
 import pytest
 
-from experiments import tracking
+from experiments import claims
 from harness import FAST_BEAT, assert_complete, command, new_store, run, runs, start, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def all_open_runs_stale(uri, stale_after_s):
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
-    return bool(running) and all(tracking.silent_for(r, stale_after_s) is not None for r in running)
+    return bool(running) and all(claims.silent_for(r, stale_after_s) is not None for r in running)
 
 
 def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
