@@ -5,6 +5,8 @@ Relative to the working directory, as MLflow and Hydra do: the store `mlflow.db`
 `mlartifacts/` beside it, Hydra's `outputs/` and `multirun/`, and compare.report's `reports/`.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import re
 from pathlib import Path
@@ -45,3 +47,15 @@ def absolute_uri(tracking_uri):
     """A sqlite URI with its file made absolute (so a printed command works from any folder); others as given."""
     db = sqlite_file(tracking_uri)
     return f"sqlite:///{db.resolve()}" if db is not None else tracking_uri
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """An exclusive lock on the file `path` + ".lock" beside it, held while the block runs (processes of
+    one machine that share a sqlite file: creating its schema, asking for the next trial)."""
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -4,7 +4,6 @@ were left RUNNING by a dead process: experiments/claims.py.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -85,12 +84,8 @@ def _schema_lock(uri):
     if sqlite_file(uri) is None:
         yield
         return
-    with open(f"{sqlite_file(uri)}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locations.file_lock(sqlite_file(uri)):
+        yield
 
 
 def connect(mlflow_cfg):

@@ -16,10 +16,11 @@ seconds, and RetryHeartbeatStaleTrialCallback enqueues it again. The training pr
 """
 
 import contextlib
-import fcntl
 import warnings
 import zlib
 from pathlib import Path
+
+from experiments.locations import file_lock
 
 PRUNERS = ("median", "hyperband", "none")
 
@@ -38,12 +39,8 @@ def exclusive(url, what):
     if parsed is None:
         yield
     elif parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        with open(f"{Path(parsed.database).resolve()}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(Path(parsed.database).resolve()):
+            yield
     elif parsed.get_backend_name() == "postgresql":
         import sqlalchemy
 
