@@ -71,6 +71,19 @@ def run(cmd, timeout=600, **kwargs):
                           timeout=timeout, **kwargs)
 
 
+def two_sweeps_at_once(uri, folder, experiment, timeout=600):
+    """The same 4 tiny configs swept into one experiment by a 2-worker joblib sweep and a serial sweep
+    started together; returns both [(stdout, stderr)] once each has exited 0."""
+    sweep = [*TINY, "model.depth=1,2", "model.width=16,32", f"mlflow.experiment={experiment}"]
+    parallel = start(command(uri, folder / "a", *sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             sweep=True))
+    serial = start(command(uri, folder / "b", *sweep, sweep=True))
+    outputs = [p.communicate(timeout=timeout) for p in (parallel, serial)]
+    for process, (_, err) in zip((parallel, serial), outputs):
+        assert process.returncode == 0, err[-3000:]
+    return outputs
+
+
 def runs(uri, experiment):
     """All runs of `experiment` in the store `uri` (none if it does not exist yet), as a DataFrame
     with mlflow.search_runs' columns (run_id, status, tags.*, params.*, metrics.*)."""

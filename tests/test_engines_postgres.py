@@ -4,20 +4,14 @@ at once into one experiment, one of them with 2 joblib workers."""
 import mlflow
 import pytest
 
-from harness import TINY, assert_complete, command, runs, start
+from harness import assert_complete, runs, two_sweeps_at_once
 
 pytestmark = pytest.mark.engines
 
 
 def test_two_sweeps_at_once_into_one_experiment_on_postgres_finish_each_config_once(tmp_path, pg_server):
     uri, artifacts = pg_server
-    sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=pg-shared"]
-    parallel = start(command(uri, tmp_path / "a", *sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                             sweep=True))
-    serial = start(command(uri, tmp_path / "b", *sweep, sweep=True))
-    outputs = [p.communicate(timeout=900) for p in (parallel, serial)]
-    for process, (_, err) in zip((parallel, serial), outputs):
-        assert process.returncode == 0, err[-3000:]
+    outputs = two_sweeps_at_once(uri, tmp_path, "pg-shared", timeout=900)
     df = runs(uri, "pg-shared")
     assert_complete(df, 4)
     assert set(df.status) == {"FINISHED"}, df[["run_id", "status", "tags.failure_reason"]]

@@ -3,7 +3,7 @@ sweep at the same time, then the same invariants as with the embedded sqlite sto
 
 import pytest
 
-from harness import TINY, assert_complete, command, mlflow_server, runs, start
+from harness import assert_complete, mlflow_server, runs, two_sweeps_at_once
 
 pytestmark = pytest.mark.e2e
 
@@ -16,13 +16,8 @@ def server(tmp_path):
 
 
 def test_two_sweeps_against_one_server_run_every_config_exactly_once(tmp_path, server):
-    sweep = [*TINY, "model.depth=1,2", "model.width=16,32", "mlflow.experiment=shared"]
-    parallel = start(command(server, tmp_path / "a", *sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                             sweep=True))
-    serial = start(command(server, tmp_path / "b", *sweep, sweep=True))
-    outputs = [p.communicate(timeout=600) for p in (parallel, serial)]
-    for process, (out, err) in zip((parallel, serial), outputs):
-        assert process.returncode == 0, err[-3000:]
+    outputs = two_sweeps_at_once(server, tmp_path, "shared")
+    for out, _ in outputs:
         assert "View run" not in out and "View experiment" not in out  # MLflow's per-run URL lines are noise
     df = runs(server, "shared")
     assert_complete(df, 4)
