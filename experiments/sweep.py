@@ -85,8 +85,8 @@ class SweepCallback(Callback):
         self.started = time.monotonic()
         sweep_info.write(config.hydra.sweep.dir, sweep_info.SweepInfo(
             size=sweep_size(config), swept_keys=tuple(swept(config)), main_pid=os.getpid()))
-        client, self.experiment_id = tracking.connect(config.mlflow)
-        stale = claims.mark_stale(client, self.experiment_id, config.mlflow.stale_after_s)
+        self.client, self.experiment_id = tracking.connect(config.mlflow)
+        stale = claims.mark_stale(self.client, self.experiment_id, config.mlflow.stale_after_s)
         if stale:
             print(f"sweep: marked {stale} run(s) KILLED: RUNNING, but their process is gone from this host "
                   f"or sent no heartbeat for over {config.mlflow.stale_after_s:.0f} s", flush=True)
@@ -97,19 +97,19 @@ class SweepCallback(Callback):
         wall = time.monotonic() - getattr(self, "started", time.monotonic())
         fit_line = ", ".join(f"{fw} {seconds:.3g} s" for fw, seconds in fit.items())
         experiment_id = getattr(self, "experiment_id", None)  # opened by on_multirun_start
-        page = comparison_view(config, experiment_id)
+        page = comparison_view(config, getattr(self, "client", None), experiment_id)
         print(f"sweep: {line} in {wall:.0f} s wall time" + (f" (fit time: {fit_line})" if fit else "")
               + f" | experiment {config.mlflow.experiment!r} | "
               + view_hint(config.mlflow.tracking_uri, experiment_id, page), flush=True)
 
 
-def comparison_view(config, experiment_id):
-    """Save the sweep's view of the comparison in its experiment (mlflow_ui); the page that opens it, or
-    None (the runs table is printed instead) if there is no experiment or the store refused the tag."""
-    if experiment_id is None:
+def comparison_view(config, client, experiment_id):
+    """Save the sweep's view of the comparison in its experiment (mlflow_ui) through the client that
+    on_multirun_start opened; the page that opens it, or None (the runs table is printed instead) if
+    there is no experiment or the store refused the tag."""
+    if client is None or experiment_id is None:
         return None
     try:
-        client, _ = tracking.connect(config.mlflow)
         return mlflow_ui.save_comparison_view(client, experiment_id, swept(config), config.frameworks)
     except Exception as exc:
         warn(f"could not save the comparison view in experiment {config.mlflow.experiment!r}: {reason(exc)}")
