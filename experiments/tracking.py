@@ -97,10 +97,10 @@ def connect(mlflow_cfg):
         _check_server(uri)
     for logger in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..." is not news
         logging.getLogger(logger).setLevel(logging.WARNING)
-    client = mlflow.MlflowClient(uri)
     name = mlflow_cfg.experiment
     try:
-        with _schema_lock(uri):  # the first use of a new sqlite file creates its tables
+        with _schema_lock(uri):  # MlflowClient opens its store at once: the first to open a new file creates its tables
+            client = mlflow.MlflowClient(uri)
             experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return client, experiment.experiment_id

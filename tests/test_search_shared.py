@@ -29,7 +29,8 @@ def test_two_searches_started_together_on_a_new_sqlite_study_run_n_trials_in_all
     searches = [start_search(tmp_path, out, "hydra.sweeper.n_trials=4") for out in ("out_a", "out_b")]
     outputs = [finish(search) for search in searches]
     done = trials(storage)
-    assert len(done) == 4 and {t.state for t in done} == {TrialState.COMPLETE}, [t.state for t in done]
+    why = [line for output in outputs for line in output.splitlines() if "failed" in line or "Error" in line]
+    assert len(done) == 4 and {t.state for t in done} == {TrialState.COMPLETE}, ([t.state for t in done], why[-20:])
     assert all("Optuna search: 4 complete, 0 pruned, 0 failed" in output for output in outputs)
     jobs = [len(list((tmp_path / out).glob("*/status.json"))) for out in ("out_a", "out_b")]
     assert sum(jobs) == 4, jobs
