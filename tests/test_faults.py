@@ -97,6 +97,7 @@ SUBMITIT = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
 @pytest.mark.parametrize("signum,to_group,code,launcher", [(signal.SIGINT, True, 130, JOBLIB),
                                                            (signal.SIGTERM, False, 143, JOBLIB),
                                                            (signal.SIGTERM, False, 143, SUBMITIT)])
+@pytest.mark.slow
 def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, signum, to_group, code, launcher):
     uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *LONG, "model.width=16,17", *launcher, sweep=True))
@@ -112,6 +113,7 @@ def test_2_a_signal_to_a_parallel_sweep_leaves_nothing_running(tmp_path, spawn, 
     assert process.returncode == code
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_3_two_sweeps_at_once_run_every_config_exactly_once(tmp_path, spawn):
     uri = new_store(tmp_path)
@@ -139,6 +141,7 @@ def training_process(uri, pid):
     (signal.SIGKILL, "FAILED", "the training process was killed by SIGKILL"),  # the out-of-memory killer
     (signal.SIGTERM, "KILLED", "interrupted by SIGTERM"),  # earlyoom, systemd-oomd, an admin's kill
 ])
+@pytest.mark.slow
 def test_4_a_killed_training_process_fails_its_config_and_the_sweep_goes_on(tmp_path, spawn, signum, status, why):
     uri = new_store(tmp_path)
     process = spawn(command(uri, tmp_path / "out", *TINY, "train.epochs=40", "data.train_size=5000",
@@ -165,6 +168,7 @@ def private_mounts():
         pytest.skip("needs a private mount namespace (unshare -m, as root) for a full disk or a read-only folder")
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.usefixtures("private_mounts")
 def test_5_a_full_disk_while_logging_leaves_no_truncated_artifact(tmp_path):
@@ -202,6 +206,7 @@ def test_7_a_bad_seed_in_a_sweep_is_recorded_failed_naming_the_key(tmp_path):
     assert failed["tags.failure_reason"].iloc[0] == "ConfigError: train.seed must be >= 0. Received: train.seed=-1"
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_8_an_unreachable_server_fails_with_one_line_naming_the_uri(tmp_path):
     result = run(command("http://127.0.0.1:9", tmp_path / "out", *TINY))  # the default, generous bound
@@ -224,6 +229,7 @@ def test_8_a_read_only_store_folder_is_named_at_once(tmp_path):
                            f"writable: OSError: [Errno 30] Read-only file system")
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_10_run_name_is_kept_with_other_overrides(tmp_path):
     uri = new_store(tmp_path)

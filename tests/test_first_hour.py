@@ -48,6 +48,7 @@ def demo(project, *args):
                 f"hydra.run.dir={project / 'out'}", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_demo_without_data_says_where_to_put_the_files(clone):
     result = demo(clone)
@@ -58,6 +59,7 @@ def test_demo_without_data_says_where_to_put_the_files(clone):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize("where", ["cache", "shared"])
 def test_demo_runs_with_the_files_in_the_cache_or_beside_the_project(clone, data_root, where):
@@ -74,6 +76,7 @@ def test_demo_runs_with_the_files_in_the_cache_or_beside_the_project(clone, data
     assert lines[-1] in log  # the run's folder holds its result
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_test_command_runs_in_the_clone(clone, data_root):
     result = make(clone, "test", "tests/test_activations.py", "-q", "-p", "no:cacheprovider",

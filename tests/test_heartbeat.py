@@ -24,6 +24,7 @@ def lived_past_twice_the_window(uri):
     return len(open_runs) == 2 and all(time.time() - r.info.start_time / 1000 > 2 * STALE_AFTER_S for r in open_runs)
 
 
+@pytest.mark.slow
 def test_a_run_training_longer_than_the_stale_window_is_not_marked_killed_by_another_sweep(tmp_path, spawn):
     uri = new_store(tmp_path)
     long = spawn(command(uri, tmp_path / "long", *LONG, *BEAT, "model.width=16"))

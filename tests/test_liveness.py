@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 SMOKE = ["+sweep=smoke", "train.threads=1", "frameworks=[scratchnn]", "mlflow.experiment=smoke"]
 
 
+@pytest.mark.slow
 def test_a_relaunch_right_after_sigkill_of_the_whole_sweep_runs_every_config(tmp_path):
     uri = store(tmp_path)
     cmd = command(uri, tmp_path / "out", *SMOKE, "train.epochs=100", sweep=True)  # default heartbeat: 300 s window
@@ -39,6 +40,7 @@ def test_a_relaunch_right_after_sigkill_of_the_whole_sweep_runs_every_config(tmp
     assert_complete(df[df.status != "KILLED"], 4)
 
 
+@pytest.mark.slow
 def test_a_config_held_by_a_live_process_is_counted_running_elsewhere_with_its_holder(tmp_path):
     uri = store(tmp_path)
     forever = [*SMOKE, "model.depth=1", "model.width=16", "train.epochs=100000"]

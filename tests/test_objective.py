@@ -13,6 +13,7 @@ from harness import runs
 from test_search import STUDY, run_search
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_value_optuna_records_is_the_objective_the_parent_run_logged(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"

@@ -53,6 +53,7 @@ def files_under(folder):
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_names_with_dot_dots_and_html_write_nothing_outside_the_artifact_root_and_reports(tmp_path):
     """The training command and compare.report on the default store, run from a folder two levels down:

@@ -43,6 +43,7 @@ def counted(all_trials):
     return [t for t in all_trials if t.state.is_finished() and t.number not in retried]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_diverging_trial_fails_and_the_search_completes(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"  # an explicit storage, not the default beside m.db
@@ -59,6 +60,7 @@ def test_a_diverging_trial_fails_and_the_search_completes(tmp_path):
     assert not (tmp_path / "optuna.db").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_relaunch_runs_only_the_missing_trials(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # the default: beside the MLflow store m.db
@@ -77,6 +79,7 @@ def second_trial_running(tmp_path, storage):
     return (tmp_path / "out1" / "1").is_dir() and any(t.state == TrialState.RUNNING for t in trials(storage))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_killed_search_reruns_its_interrupted_trial(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"

@@ -23,6 +23,7 @@ def finish(process, timeout=600):
     return output
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_two_searches_started_together_on_a_new_sqlite_study_run_n_trials_in_all(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # the default beside m.db; neither file exists yet

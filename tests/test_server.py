@@ -15,6 +15,7 @@ def server(tmp_path):
         yield uri
 
 
+@pytest.mark.slow
 def test_two_sweeps_against_one_server_run_every_config_exactly_once(tmp_path, server):
     outputs = two_sweeps_at_once(server, tmp_path, "shared")
     for out, _ in outputs:

@@ -20,6 +20,7 @@ def run_sweep(uri, out, *overrides):
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_parallel_smoke_sweep_with_joblib(tmp_path):
     uri = new_store(tmp_path)
     output = run_sweep(uri, tmp_path / "out", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "train.threads=1")
@@ -29,6 +30,7 @@ def test_parallel_smoke_sweep_with_joblib(tmp_path):
     assert_complete(df, 4, BOTH)
 
 
+@pytest.mark.slow
 def test_a_diverging_config_fails_and_the_sweep_goes_on(tmp_path):
     uri = new_store(tmp_path)
     output = run_sweep(uri, tmp_path / "out", "model.depth=1", "model.width=32", "optimizer.lr=0.1,100",
@@ -43,6 +45,7 @@ def test_a_diverging_config_fails_and_the_sweep_goes_on(tmp_path):
     assert "RUNNING" not in set(df.status)
 
 
+@pytest.mark.slow
 def test_bad_config_in_a_sweep_is_recorded_as_failed(tmp_path):
     uri = new_store(tmp_path)
     output = run_sweep(uri, tmp_path / "out", "model.depth=1", "model.width=0,16")
@@ -67,6 +70,7 @@ def all_open_runs_stale(uri, stale_after_s):
     return bool(running) and all(claims.silent_for(r, stale_after_s) is not None for r in running)
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
     uri = new_store(tmp_path)
     fast = [o for o in FAST_BEAT if "stale_after_s" not in o] + ["mlflow.stale_after_s=3"]  # stale after 3 s
@@ -97,6 +101,7 @@ def test_killed_sweep_resumes_without_repeating_finished_configs(tmp_path):
     assert "sweep: 1 finished, 0 failed, 0 skipped" in output
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_the_smoke_sweep(tmp_path):
     uri = new_store(tmp_path)
     output = run_sweep(uri, tmp_path / "out", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
