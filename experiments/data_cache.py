@@ -1,13 +1,15 @@
 """Data sets kept for the life of a process, so that a sweep decodes and prepares MNIST once, not per job.
 
-The supervisor names the data set, and how a job splits and scales it, in SCRATCHNN_PRELOAD_DATA
-before its forkserver starts; the forkserver imports this module (job.preload), which decodes the
-files and prepares the split, and every job forked from it starts with the arrays in memory
+The supervisor names the data set, and how a job splits it (a `Split`), in SCRATCHNN_PRELOAD_DATA
+before its forkserver starts (`request`, from runner.preload); the forkserver imports this module,
+which decodes the files and prepares the split, and every job forked from it starts with the arrays in memory
 (shared copy-on-write: a job that wrote into them would write into its own copy). A job whose
 config asks for another split (another seed, val_size, train_size or test_size) prepares its own:
 the first request wins, so in a sweep over train.seed only the first seed's jobs start with their
 sets, and each forkserver (one per joblib worker) holds them beside the decoded files (220 MB for
 MNIST). Warnings raised while loading are kept with the arrays, so each job can still say them.
+The variable is this module's message to its own copy in the forkserver, a fresh interpreter that
+multiprocessing starts with nothing but module names to import and this process's environment.
 """
 
 import contextlib
