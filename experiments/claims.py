@@ -13,7 +13,6 @@ import time
 
 import psutil
 
-from .lifecycle import terminate
 from .names import (
     CLAIM,
     CONFIG_HASH,
@@ -28,7 +27,7 @@ from .names import (
     ROLE_PARENT,
     TEST_ACC,
 )
-from .tracking import runs as _runs
+from .tracking import runs as _runs, terminate
 
 
 def last_beat(run):

@@ -13,7 +13,9 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from . import names
+from scratchnn import activations, bounds, datasets, initializers, optimizers
+
+from . import frameworks, names
 from .locations import DEFAULT_TRACKING_URI  # mlflow.db in the working directory, as MLflow's own default
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +99,7 @@ class MLflowConfig:
     experiment: str = "scratchnn"
     run_name: Optional[str] = None  # default: the command-line overrides
     heartbeat_s: float = 30.0  # a live run refreshes its `heartbeat` tag this often
-    stale_after_s: float = 300.0  # a RUNNING run silent this long belongs to a dead process
+    stale_after_s: float = names.STALE_AFTER_S  # a RUNNING run silent this long belongs to a dead process
 
 
 @dataclass
@@ -143,8 +145,6 @@ def optimizer_label(opt_cfg):
 
 def validate(cfg, n_train=None):
     """Reject out-of-range values before any training, naming the field and the value."""
-    from scratchnn import activations, bounds, datasets, initializers, optimizers
-
     def check(ok, key, value, why):
         if not ok:
             raise ConfigError(f"{key} {why}. Received: {key}={value!r}")
@@ -199,8 +199,6 @@ def validate(cfg, n_train=None):
 def normalize(cfg):
     """Spell `data.name` as the library's key (fashion-mnist -> fashion_mnist), so both spellings are one
     config: one hash, one value in the reports. A name the library does not know is left for `validate`."""
-    from scratchnn import datasets
-
     if cfg.data.name in datasets.NAMES:
         cfg.data.name = datasets.canonical(cfg.data.name)
     return cfg
@@ -213,8 +211,6 @@ def parity_on(cfg):
 
 
 def _check_frameworks(cfg, check):
-    from . import frameworks
-
     chosen = list(cfg.frameworks)
     check(len(chosen) >= 1 and set(chosen) <= set(names.FRAMEWORKS) and len(set(chosen)) == len(chosen),
           "frameworks", chosen, f"must be a non-empty subset of {list(names.FRAMEWORKS)}, each once")

@@ -1,26 +1,46 @@
 """Data sets kept for the life of a process, so that a sweep decodes and prepares MNIST once, not per job.
 
-The supervisor names the data set, and how a job splits and scales it, in SCRATCHNN_PRELOAD_DATA
-before its forkserver starts; the forkserver imports this module (job.preload), which decodes the
-files and prepares the split, and every job forked from it starts with the arrays in memory
+The supervisor names the data set, and how a job splits it (a `Split`), in SCRATCHNN_PRELOAD_DATA
+before its forkserver starts (`request`, from runner.preload); the forkserver imports this module,
+which decodes the files and prepares the split, and every job forked from it starts with the arrays in memory
 (shared copy-on-write: a job that wrote into them would write into its own copy). A job whose
 config asks for another split (another seed, val_size, train_size or test_size) prepares its own:
 the first request wins, so in a sweep over train.seed only the first seed's jobs start with their
 sets, and each forkserver (one per joblib worker) holds them beside the decoded files (220 MB for
 MNIST). Warnings raised while loading are kept with the arrays, so each job can still say them.
+The variable is this module's message to its own copy in the forkserver, a fresh interpreter that
+multiprocessing starts with nothing but module names to import and this process's environment.
 """
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
 import warnings
+from typing import Optional
 
 import numpy as np
 
 from scratchnn import datasets, preprocessing as pp
 
-PRELOAD = "SCRATCHNN_PRELOAD_DATA"  # JSON [name, data_dir, split or null]
+PRELOAD = "SCRATCHNN_PRELOAD_DATA"  # JSON [name, data_dir, Split's fields or null]
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """How a job splits and cuts the data: the sizes (None: all), and the np.random.SeedSequence
+    (entropy, spawn_key) that draws the validation set."""
+
+    val_size: int
+    train_size: Optional[int]
+    test_size: Optional[int]
+    entropy: int
+    spawn_key: tuple
+
+    @classmethod
+    def from_json(cls, fields):
+        return cls(**{**fields, "spawn_key": tuple(fields["spawn_key"])})
 
 
 @functools.lru_cache(maxsize=2)
@@ -34,9 +54,8 @@ def load(name, data_dir):
 
 def prepare(name, data_dir, split):
     """Flattened [0, 1] float32 images and int64 labels: {"train", "val" (None if empty), "test",
-    "n_out"}, each image set in 64-byte aligned memory. `split` = (val_size, train_size, test_size,
-    entropy, spawn_key): the sizes (None: all), and the np.random.SeedSequence that draws the
-    validation set. The forkserver's prepared sets when they are for the same arguments: then
+    "n_out"}, each image set in 64-byte aligned memory, as `split` (a Split) splits and cuts them.
+    The forkserver's prepared sets when they are for the same arguments: then
     every framework of the job reads the same arrays, which nothing may write into (they stay
     writeable, for TensorFlow to share them without a copy)."""
     preloaded = _preloaded.cache_info().currsize and _preloaded()
@@ -46,18 +65,17 @@ def prepare(name, data_dir, split):
 
 
 def _key(name, data_dir, split):
-    """(name, data_dir, split) as they come back from the request's JSON: lists as tuples."""
-    name, data_dir, split = json.loads(json.dumps([name, data_dir, list(split)]))
-    return name, data_dir, (*split[:4], tuple(split[4]))
+    """(name, data_dir, split) as they come back from the request's JSON."""
+    name, data_dir, fields = json.loads(json.dumps([name, data_dir, dataclasses.asdict(split)]))
+    return name, data_dir, Split.from_json(fields)
 
 
 def _prepare(name, data_dir, split):
     (X, y), (Xt, yt) = load(name, data_dir)[0]
-    val_size, n_train, n_test, entropy, spawn_key = split
-    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=tuple(spawn_key)))
+    rng = np.random.default_rng(np.random.SeedSequence(split.entropy, spawn_key=split.spawn_key))
     # split the uint8 images, then scale only what is used: the same values as scaling first, less work
-    (X, y), (Xv, yv) = pp.train_val_split(pp.flatten(X), y.astype(np.int64), val_size, rng)
-    n_train, n_test = n_train or len(X), n_test or len(Xt)
+    (X, y), (Xv, yv) = pp.train_val_split(pp.flatten(X), y.astype(np.int64), split.val_size, rng)
+    n_train, n_test = split.train_size or len(X), split.test_size or len(Xt)
     return {"train": (_scaled(X[:n_train]), y[:n_train]), "val": (_scaled(Xv), yv) if len(Xv) else None,
             "test": (_scaled(pp.flatten(Xt[:n_test])), yt[:n_test].astype(np.int64)), "n_out": 10}
 
@@ -74,7 +92,7 @@ def _scaled(X, align=64):
 def request(name, data_dir, split=None):
     """Ask the forkserver that starts after this call to decode `name` and prepare `split` (see
     `prepare`) from it; the first request wins."""
-    os.environ.setdefault(PRELOAD, json.dumps([name, data_dir, None if split is None else list(split)]))
+    os.environ.setdefault(PRELOAD, json.dumps([name, data_dir, None if split is None else dataclasses.asdict(split)]))
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,7 +104,7 @@ def _preloaded():
     load(name, data_dir)
     if split is None:
         return None
-    key = _key(name, data_dir, split)
+    key = _key(name, data_dir, Split.from_json(split))
     return key, _prepare(*key)
 
 

@@ -1,29 +1,38 @@
-"""One Hydra job (a single run, or one config of a sweep): validate, supervise, record, report.
+"""One Hydra job (a single run, or one config of a sweep), in the process that supervises it:
+validate, train in a child process, record what the child could not, say what became of it.
 
-The config is validated here, before TensorFlow is imported. Training runs in a supervised
-child process (`isolate.supervise`); whatever happens to it, the store ends up telling the
-truth: a bad value in a sweep is recorded as a FAILED parent run, a killed child's runs are
-ended FAILED by this process, and SIGTERM/SIGINT end every open run KILLED. Each job writes
-`status.json` (finished, failed, skipped: already finished, elsewhere: running in another live
-process, killed, or pruned) in its output folder for the sweep summary.
+The config is validated here, before TensorFlow is imported. Training (runner.train_config)
+runs in a child forked from multiprocessing's forkserver, which has the heavy modules (NumPy,
+MLflow and, when needed, TensorFlow) imported once but never initialised, and the data prepared
+(runner.preload), so a job starts in a fraction of a second. Its death cannot take this process
+with it: if the kernel kills the child (out of memory: SIGKILL) or it crashes, `supervise` raises
+`JobDied` and this process ends the job's runs FAILED at once; a joblib worker or a serial sweep
+goes on with the next config. The child sends itself SIGTERM when its supervisor dies (it never
+trains on as an orphan), and raises its own oom_score_adj, so that the out-of-memory killer picks
+it rather than the supervisor. Whatever happens, the store ends up telling the truth: a bad value
+in a sweep is recorded as a FAILED parent run, and SIGTERM/SIGINT end every open run KILLED. Each
+job writes `status.json` (finished, failed, skipped: already finished, elsewhere: running in
+another live process, killed, or pruned) in its output folder for the sweep summary.
 """
 
 import contextlib
+import gc
 import json
 import logging
 import math
+import multiprocessing
+import signal
 import sys
 import threading
 import uuid
 from pathlib import Path
 
-from . import data_cache, isolate, names, pruning, tracking, ui_links
+from . import names, pruning, runner, tracking
 from .config import validate, validate_objective
-from .frameworks import preload as framework_modules
-from .lifecycle import reason, terminate, warn
+from .errors import error_text, reason, warn
 from .names import CONFIG_HASH, CONFIG_ID, FRAMEWORKS_TAG, JOB, ROLE, ROLE_PARENT
-from .runner import seeds_of, split_of, summary_line, train_config, view_hint
-from .signals import Interrupted, deferred, handled, leave
+from .signals import Interrupted, deferred, handled, leave, received, signal_self
+from .summary import report
 
 
 def announce(name, job_number, total=None):
@@ -37,18 +46,9 @@ def write_status(output_dir, status, why="", fit_times=None):
                                                            "fit_time_s": fit_times or {}}))
 
 
-def preload(cfg):
-    """Modules the forkserver imports once for every job it forks: the runner, the frameworks, what
-    MLflow's sqlite store and the learning-curve plot import lazily, and the data, decoded and
-    prepared as this config splits it (the first request of the process wins: data_cache)."""
-    data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
-    return ["experiments.runner", *framework_modules(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
-            "matplotlib.pyplot", "experiments.data_cache", *(pruning.PRELOAD if cfg.search.trial is not None else ())]
-
-
 def why(exc):
     """The one-line reason of a job's failure (a JobError already carries its child's)."""
-    return str(exc) if isinstance(exc, isolate.JobError) else reason(exc)
+    return str(exc) if isinstance(exc, JobError) else reason(exc)
 
 
 def record_job_end(cfg, name, job_id, exc, *, status="FAILED", placeholder=True):
@@ -64,17 +64,10 @@ def record_job_end(cfg, name, job_id, exc, *, status="FAILED", placeholder=True)
             tags = {ROLE: ROLE_PARENT, JOB: job_id, FRAMEWORKS_TAG: ",".join(cfg.frameworks)}
             with contextlib.suppress(Exception):  # a config too broken to hash is still recorded
                 tags[CONFIG_HASH], tags[CONFIG_ID] = tracking.config_hashes(cfg)
-            terminate(client, client.create_run(experiment_id, run_name=name, tags=tags).info.run_id, "FAILED", text)
+            run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+            tracking.terminate(client, run_id, "FAILED", text)
     except Exception as store_exc:
         warn(f"could not record the end of {name} ({text}): {reason(store_exc)}")
-
-
-def error_text(exc):
-    """One `error:` line; a message of several lines (every mirror tried, say) follows it whole."""
-    lines = getattr(exc, "details", "").splitlines()
-    if len(lines) > 1:
-        return "\n".join([f"error: {exc.kind}: {lines[0]}", *lines[1:]])
-    return "error: " + str(exc).split("\n")[0]
 
 
 def objective(cfg, metrics):
@@ -87,26 +80,6 @@ def _leave_if_worker(exc, worker):
     process, which forwarded the signal and waits for its workers, can stop."""
     if worker:
         leave(exc.exit_code)
-
-
-def report(cfg, metrics, *, hint):
-    """The result line: on the terminal and in the job's train.log (Hydra's logging config); the
-    command to view the runs with it if `hint` (a sweep gives it once, at its end)."""
-    log = logging.getLogger("scratchnn")
-    if metrics.get("skipped"):
-        log.info(f"skipped: {metrics['skipped']}")
-    else:
-        page = _compare_page(metrics)
-        view = [view_hint(cfg.mlflow.tracking_uri, metrics.get("experiment_id"), page)] if hint else []
-        log.info(" | ".join([summary_line(metrics), *view]))
-
-
-def _compare_page(metrics):
-    """The MLflow UI page of a finished single run: its frameworks' children side by side (ui_links.run_link)."""
-    if not metrics.get("experiment_id"):
-        return None
-    children = list(metrics.get("child_runs", {}).values())
-    return ui_links.run_link(metrics["experiment_id"], metrics["parent_run_id"], children)
 
 
 def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=False):
@@ -122,9 +95,9 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
             validate(cfg)
             if searching:
                 validate_objective(cfg)
-            metrics = isolate.supervise(train_config, {"cfg": cfg, "name": name, "job_id": job_id,
-                                                     "skip_finished": sweeping and not cfg.rerun, "warn_data": first},
-                                        preload(cfg))
+            metrics = supervise(runner.train_config, {"cfg": cfg, "name": name, "job_id": job_id,
+                                                      "skip_finished": sweeping and not cfg.rerun, "warn_data": first},
+                                runner.preload(cfg))
         except Interrupted as exc:
             record_job_end(cfg, name, job_id, exc, status="KILLED", placeholder=False)
             write_status(output_dir, "killed", str(exc))
@@ -135,10 +108,10 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
                 write_status(output_dir, "pruned", pruning.message(exc))
                 logging.getLogger("scratchnn").info(f"pruned: {name} {pruning.message(exc)}")
                 return pruning.Pruned(pruning.message(exc))
-            died = isinstance(exc, isolate.JobDied)
+            died = isinstance(exc, JobDied)
             # the store could not be opened: nothing to record in
             unreachable = getattr(exc, "kind", "") == "StoreError"
-            if (sweeping or died or isinstance(exc, isolate.JobError)) and not unreachable:
+            if (sweeping or died or isinstance(exc, JobError)) and not unreachable:
                 record_job_end(cfg, name, job_id, exc, placeholder=sweeping or died)
             write_status(output_dir, "failed", why(exc))
             logging.getLogger("scratchnn.record").error(error_text(exc))
@@ -154,3 +127,130 @@ def run(cfg, name, output_dir, *, sweeping, searching=False, first=True, worker=
     write_status(output_dir, status, f"{name} {metrics['elsewhere']}" if metrics.get("elsewhere") else "",
                  fit_times=fit_times)
     return objective(cfg, metrics)
+
+
+class JobDied(RuntimeError):
+    """The job's process ended without reporting: killed by a signal or crashed."""
+
+    def __init__(self, exitcode):
+        if exitcode is not None and exitcode < 0:
+            name = signal.Signals(-exitcode).name
+            hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+            text = f"the training process was killed by {name}{hint}"
+        else:
+            text = f"the training process exited with code {exitcode} without reporting a result"
+        super().__init__(text)
+        self.exitcode = exitcode
+
+
+class JobError(RuntimeError):
+    """The job raised; `str()` is the one-line reason, `kind` the exception's class name and
+    `details` the whole message (where the one line is not all of it, e.g. every mirror tried)."""
+
+    def __init__(self, text, kind, details=""):
+        super().__init__(text)
+        self.kind, self.details = kind, details
+
+
+def _watch_supervisor(lifeline):
+    """A thread that sends this process SIGTERM when the supervisor dies (its end of the lifeline
+    closes), so the child ends its runs KILLED instead of training on as an orphan."""
+    def watch():
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            signal_self(signal.SIGTERM, "its supervising process died")
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
+def _volunteer_for_the_oom_killer():
+    """Make the kernel pick this process, which holds the data and the models, before its supervisor."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("500")
+    except OSError:
+        pass
+
+
+def _report(send, message):
+    with contextlib.suppress(OSError):  # the supervisor is gone: the store already says what happened
+        send.send(message)
+
+
+def _child(send, lifeline, target, kwargs):
+    # Everything the forkserver imported (TensorFlow's millions of objects) is the garbage collector's
+    # to skip: each full collection in the job would walk it all and copy every page it touches.
+    gc.freeze()
+    _watch_supervisor(lifeline)
+    _volunteer_for_the_oom_killer()
+    with handled():
+        try:
+            _report(send, ("ok", target(**kwargs)))
+        except Interrupted as exc:
+            _report(send, ("interrupted", exc.signum))
+            send.close()
+            leave(exc.exit_code)
+        except Exception as exc:
+            _report(send, ("error", (reason(exc), type(exc).__name__, str(exc)[:4000])))
+    send.close()
+
+
+@contextlib.contextmanager
+def _stdlib_start_method(context):
+    """In a joblib (loky) worker the default start method is 'loky', which the forkserver child
+    cannot set up (it is told the parent's default start method); while the child starts, the
+    default is the forkserver's method (multiprocessing.set_start_method), then 'loky' again."""
+    actual = multiprocessing.get_start_method(allow_none=True)
+    if actual in (None, "fork", "spawn", "forkserver"):
+        yield
+        return
+    multiprocessing.set_start_method(context.get_start_method(), force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(actual, force=True)
+
+
+def supervise(target, kwargs, preload=(), grace_s=60.0):
+    """target(**kwargs) in a forkserver child; returns its result, or raises JobError (it raised,
+    or was interrupted by a signal sent to it alone), JobDied (it was killed) or Interrupted (this
+    process got SIGTERM/SIGINT; the child has ended its runs KILLED by then)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    receive, send = context.Pipe(duplex=False)
+    lifeline, held = context.Pipe(duplex=False)  # the child sees EOF on `lifeline` when this process dies
+    process = context.Process(target=_child, args=(send, lifeline, target, kwargs), name="scratchnn-job")
+    try:
+        with _stdlib_start_method(context):
+            process.start()
+        send.close()
+        lifeline.close()
+        message = receive.recv()
+    except EOFError:
+        message = None
+    finally:
+        _reap(process, grace_s)
+        for end in (receive, send, lifeline, held):
+            end.close()
+    if message is None:
+        raise JobDied(process.exitcode)
+    kind, payload = message
+    if kind == "ok":
+        return payload
+    if kind == "interrupted":
+        if received() is not None:
+            raise Interrupted(payload)
+        raise JobError(f"the training process was interrupted by {signal.Signals(payload).name} "
+                       "(sent to it alone)", "Interrupted")
+    raise JobError(*payload)
+
+
+def _reap(process, grace_s):
+    """Wait for the child; one that is still there after `grace_s` is killed."""
+    if process.pid is None:
+        return
+    process.join(grace_s)
+    if process.is_alive():
+        process.kill()
+        process.join()

@@ -22,6 +22,10 @@ from .locations import absolute_uri
 FRAMEWORKS = ("scratchnn", "keras", "torch")
 REFERENCE = "scratchnn"  # the implementation every other framework is compared against
 
+# liveness: a RUNNING run whose heartbeat is older than this (its writer's and its reader's default,
+# mlflow.stale_after_s and compare.report --stale-after) belongs to a dead process; runs beat every ~30 s
+STALE_AFTER_S = 300.0
+
 # tags
 ROLE, FRAMEWORK, PARENT = "role", "framework", "mlflow.parentRunId"
 ROLE_PARENT, ROLE_REPORT, ROLE_BENCHMARK = "parent", "report", "benchmark"

@@ -13,15 +13,17 @@ a relaunched search counts it as done.
 
 import math
 
+from hydra_plugins.scratchnn_optuna._storage import open_trial
+
 from . import names
 
-KIND = "Pruned"  # the class name an isolated job's JobError carries
+KIND = "Pruned"  # the class name a supervised job's job.JobError carries
 PRELOAD = ("hydra_plugins.scratchnn_optuna._storage", "optuna.storages._rdb.storage", "optuna.storages._rdb.models")
 
 
 class Pruned(Exception):
     """The search's pruner stopped this config's training; `str()` says at which epoch and why.
-    `run_tags`: what the runs it ends get (lifecycle.Recorder.run ends them FINISHED with these)."""
+    `run_tags`: what the runs it ends get (recorder.Recorder.run ends them FINISHED with these)."""
 
     def __init__(self, message, run_tags=None):
         super().__init__(message)
@@ -38,8 +40,6 @@ def reporter(cfg, framework):
     search = cfg.get("search")
     if search is None or search.trial is None or framework != cfg.objective.partition("/")[0]:
         return None
-    from hydra_plugins.scratchnn_optuna._storage import open_trial
-
     trial = open_trial(search.storage, search.study, search.trial, search.pruner)
     epochs = cfg.train.epochs
 

@@ -23,7 +23,9 @@ from scratchnn import datasets
 
 from . import artifacts, blas, claims, data_cache, frameworks, mlflow_ui, names, pairing, parity, pruning, tracking
 from .config import optimizer_label, parity_on, validate
-from .lifecycle import Recorder, reason
+from .errors import reason
+from .recorder import Recorder
+from .summary import summary_line
 
 SEEDS = ("split", "scratchnn", "order", "keras", "warmup", "torch")  # spawn order: never reorder, only append
 
@@ -49,11 +51,21 @@ def prepare_data(cfg, seed_sequence, *, warn=True):
 def split_of(cfg, seed_sequence):
     """How prepare_data splits and cuts the data (data_cache.prepare's `split`)."""
     d = cfg.data
-    return d.val_size, d.train_size, d.test_size, seed_sequence.entropy, tuple(seed_sequence.spawn_key)
+    return data_cache.Split(val_size=d.val_size, train_size=d.train_size, test_size=d.test_size,
+                            entropy=seed_sequence.entropy, spawn_key=tuple(seed_sequence.spawn_key))
 
 
 def seeds_of(cfg):
     return dict(zip(SEEDS, np.random.SeedSequence(cfg.train.seed).spawn(len(SEEDS))))
+
+
+def preload(cfg):
+    """Modules the forkserver imports once for every job it forks: this one, the frameworks, what
+    MLflow's sqlite store and the learning-curve plot import lazily, and the data, decoded and
+    prepared as this config splits it (the first request of the process wins: data_cache)."""
+    data_cache.request(cfg.data.name, cfg.data.dir, split_of(cfg, seeds_of(cfg)["split"]))
+    return [__name__, *frameworks.preload(cfg.frameworks), "mlflow.store.tracking.sqlalchemy_store",
+            "matplotlib.pyplot", data_cache.__name__, *(pruning.PRELOAD if cfg.search.trial is not None else ())]
 
 
 def build(cfg, framework, seed_sequence, n_out=10):
@@ -61,7 +73,7 @@ def build(cfg, framework, seed_sequence, n_out=10):
     return frameworks.get(framework)(cfg, seed_sequence, 784, n_out)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Job:
     """What every framework's run of one config shares."""
     cfg: Any
@@ -221,7 +233,7 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
                         "elsewhere": claims.holder_text(holder)}
             params = tracking.flatten(pruning.loggable(OmegaConf.to_container(cfg, resolve=True)))
             params[names.OPTIMIZER_NAME] = optimizer_label(cfg.optimizer)
-            job = Job(cfg, {}, seeds_of(cfg), params, recorder, warn_data)
+            job = Job(cfg=cfg, data={}, seeds=seeds_of(cfg), params=params, recorder=recorder, warn_data=warn_data)
             metrics = _train_under(job, parent_id, name)
     metrics.update(parent_run_id=parent_id, experiment_id=experiment_id, child_runs=dict(job.child_runs))
     return metrics
@@ -230,21 +242,3 @@ def train_config(cfg, *, name=None, job_id="", skip_finished=False, warn_data=Tr
 def _skipped(name, run, why):
     return {"skipped": f"{name} {why} as run {run.info.run_id} (rerun=true runs it again)",
             "parent_run_id": run.info.run_id, **run.data.metrics}
-
-
-def view_hint(tracking_uri, experiment_id=None, page=None):
-    """`view: ` and how to open the runs, or `page` (names.view_hint)."""
-    return "view: " + names.view_hint(tracking_uri, experiment_id, page)
-
-
-def summary_line(metrics):
-    """Every framework's test accuracy, then Δacc and time ratio of scratchnn against each other one."""
-    accs = [(fw, metrics[names.of(fw, names.TEST_ACC)]) for fw in names.FRAMEWORKS
-            if names.of(fw, names.TEST_ACC) in metrics]
-    parts = [f"{fw} test acc {acc:.2%}" for fw, acc in accs]
-    for fw, _ in accs:
-        if names.versus(fw, names.TIME_RATIO) in metrics:
-            delta = round(metrics[names.versus(fw, names.ACC_DELTA_PP)], 2) + 0.0  # never "-0.00"
-            parts.append(f"vs {fw}: delta {delta:+.2f} pp, time ratio "
-                         f"{metrics[names.versus(fw, names.TIME_RATIO)]:.2f}")
-    return " | ".join(parts)

@@ -4,10 +4,10 @@
 holds runs or supervises processes that do. On the first signal it forwards the signal to
 every descendant process, waits (at most `grace_s`) for those that do not ignore it to end,
 then raises `Interrupted` in the main thread. The `with` blocks that own runs (see
-`lifecycle.Recorder.run`) end them KILLED with the signal's name as the reason; the entry
+`recorder.Recorder.run`) end them KILLED with the signal's name as the reason; the entry
 point prints one line and exits 128 + the signal number (143 for SIGTERM, 130 for SIGINT).
 A second signal while that cleanup runs is ignored. Inside `deferred()` blocks (every store
-write of `lifecycle.Recorder`) the exception waits for the block's end, so a signal never cuts a
+write of `recorder.Recorder`) the exception waits for the block's end, so a signal never cuts a
 store transaction in half.
 """
 

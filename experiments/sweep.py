@@ -17,12 +17,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
 from . import claims, mlflow_ui, sweep_info, tracking
-from .lifecycle import reason, warn
-from .runner import view_hint
+from .errors import reason, warn
+from .summary import view_hint
 
 STATUSES = ("finished", "failed", "skipped", "elsewhere", "killed", "pruned")  # skipped: already finished
 LABELS = {"elsewhere": "running elsewhere"}
@@ -55,8 +56,6 @@ def counts_line(counts, holders):
 def swept(config):
     """{key: how many values} for every key the sweep varies (the command line's value of a key
     replaces the preset's, as Hydra does)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     preset = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     counts = {}
     for override in OverridesParser.create().parse_overrides(preset + list(config.hydra.overrides.task)):

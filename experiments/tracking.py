@@ -1,6 +1,6 @@
 """The MLflow store: connecting (with errors that name the path or URI), config hashes,
-environment tags, and the runs of a job. Which configs are done, which runs are live and which
-were left RUNNING by a dead process: experiments/claims.py.
+environment tags, ending a run by id with its reason, and the runs of a job. Which configs are
+done, which runs are live and which were left RUNNING by a dead process: experiments/claims.py.
 """
 
 import contextlib
@@ -24,9 +24,10 @@ from omegaconf import OmegaConf
 
 from . import locations
 from .config import PROJECT_ROOT
-from .lifecycle import reason, terminate
+from .errors import reason
 from .locations import sqlite_file
-from .names import EXPERIMENT_KIND, HOST, JOB, PID, TRAINING_KIND
+from .names import EXPERIMENT_KIND, FAILURE_REASON, HOST, JOB, PID, TRAINING_KIND
+from .signals import deferred
 
 VERSIONED = ("numpy", "tensorflow", "keras", "torch", "mlflow", "hydra-core", "pandas")
 SERVER_WAIT_S = 20
@@ -172,6 +173,14 @@ def environment_tags():
         except metadata.PackageNotFoundError:
             tags[f"version.{package}"] = "absent"
     return tags
+
+
+def terminate(client, run_id, status, why=None):
+    """Set a run's final status, with its reason first; a signal waits until both are written."""
+    with deferred():
+        if why:
+            client.set_tag(run_id, FAILURE_REASON, why)
+        client.set_terminated(run_id, status)
 
 
 def runs(client, experiment_id, where):

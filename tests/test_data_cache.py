@@ -16,16 +16,16 @@ TESTS = Path(__file__).resolve().parent
 
 RUN = '''
 import pickle, sys
-from experiments import data_cache, isolate
+from experiments import data_cache, job
 name, data_dir, requested, asked = pickle.loads(bytes.fromhex(sys.argv[1]))
 data_cache.request(name, data_dir, requested)
 from test_data_cache import probe  # after the request: this module imports data_cache's users
 results = []
 for split in asked:  # jobs forked one after the other from the one forkserver the request started
     try:
-        results.append(("ok", isolate.supervise(probe, {"name": name, "data_dir": data_dir, "split": split},
+        results.append(("ok", job.supervise(probe, {"name": name, "data_dir": data_dir, "split": split},
                                                 preload=["test_data_cache"])))
-    except isolate.JobError as exc:
+    except job.JobError as exc:
         results.append(("error", str(exc)))
 sys.stdout.write(pickle.dumps(results).hex())
 '''

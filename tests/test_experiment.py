@@ -60,7 +60,7 @@ def test_the_view_hint_works_as_printed(tmp_path):
     import shlex
     import subprocess
 
-    from experiments.runner import view_hint
+    from experiments.summary import view_hint
 
     hint = view_hint(f"sqlite:///{tmp_path / 'm.db'}", "7")
     assert hint.endswith(", then open http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning")

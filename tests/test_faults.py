@@ -243,7 +243,7 @@ def test_reasons_keep_the_root_cause_of_a_tensorflow_error():
     import keras
     import numpy as np
 
-    from experiments.lifecycle import reason
+    from experiments.errors import reason
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(10, "softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy")
@@ -255,7 +255,7 @@ def test_reasons_keep_the_root_cause_of_a_tensorflow_error():
 
 
 def test_reasons_name_the_root_of_a_chain():
-    from experiments.lifecycle import reason
+    from experiments.errors import reason
 
     try:
         try:
@@ -268,7 +268,7 @@ def test_reasons_name_the_root_of_a_chain():
 
 
 def test_reasons_skip_sqlalchemys_asides():
-    from experiments.lifecycle import reason
+    from experiments.errors import reason
 
     message = ("(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this "
                "flush is occurring prematurely)\n(sqlite3.OperationalError) database is locked\n[SQL: INSERT INTO "

@@ -9,7 +9,8 @@ import pytest
 
 from experiments import frameworks, names, parity
 from experiments.config import register_configs
-from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, summary_line, train_config
+from experiments.runner import ExperimentFailed, build, prepare_data, seeds_of, train_config
+from experiments.summary import summary_line
 from harness import runs_of
 
 register_configs()

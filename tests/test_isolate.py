@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from experiments import isolate
+from experiments import job
 
 
 def census():
@@ -18,7 +18,7 @@ def census():
 def test_the_job_process_freezes_what_it_inherits_so_collections_skip_it():
     """gc.freeze() in the child moves every object the forkserver made (for a sweep, TensorFlow and
     MLflow as imported) out of the collector's generations; the job starts with few left to walk."""
-    frozen, walked = isolate.supervise(census, {}, preload=("json",))
+    frozen, walked = job.supervise(census, {}, preload=("json",))
     code = "import gc, json; print(len(gc.get_objects()))"  # what a bare interpreter with the preload tracks
     bare = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     print(f"frozen {frozen}, still walked {walked}, a bare interpreter's {bare}")

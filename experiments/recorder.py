@@ -1,16 +1,16 @@
-"""One owner of the MLflow run lifecycle: runs addressed by id, never "whatever run is active".
+"""The runs of one job, opened, logged to and ended by id (MlflowClient, never "whatever run is active").
 
-`Recorder.run(...)` opens a run with MlflowClient and ends it exactly once: FINISHED when its
-block ends normally, KILLED (with the signal's name) on SIGTERM/SIGINT, FAILED with a one-line
-root cause on any other exception. If the store refuses even that last write, the failure is
+`Recorder.run(...)` opens a run and ends it exactly once: FINISHED when its block ends normally,
+KILLED (with the signal's name) on SIGTERM/SIGINT, FAILED with a one-line root cause
+(errors.reason) on any other exception. If the store refuses even that last write, the failure is
 printed on stderr; a run that could not be closed FINISHED is never reported as finished (the
 error propagates, so its parent ends FAILED), and a run left RUNNING stops beating and is marked
 KILLED by the next sweep's stale check. While a run is open a thread refreshes its `heartbeat`
 tag every `heartbeat_s` seconds: that is how other processes tell a live run from a dead one.
+Only the runner (experiments/runner.py) records through it.
 """
 
 import contextlib
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,41 +18,14 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+from .errors import reason, warn
 from .names import FAILURE_REASON, HEARTBEAT, HEARTBEAT_S, PARENT
 from .signals import Interrupted, deferred, raise_pending
-
-MAX_REASON = 500
-NOTES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")  # SQLAlchemy's asides
-
-
-def reason(exc):
-    """'Type: message' in one line: the message's first line, or for a heading such as TensorFlow's
-    'Graph execution error:', its last line that says what went wrong; the root cause's if chained."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith(NOTES)]
-    text = lines[0] if lines else ""
-    if len(lines) > 1 and text.endswith(":"):
-        tail = [line for line in lines[1:] if not line.startswith(("[[", "File ", "Detected at node", "(most recent"))]
-        text = tail[-1] if tail else text
-    text = " ".join(text.split())
-    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:MAX_REASON]
+from .tracking import terminate
 
 
 def status_for(exc):
     return "KILLED" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "FAILED"
-
-
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def terminate(client, run_id, status, why=None):
-    """Set a run's final status, with its reason first; a signal waits until both are written."""
-    with deferred():
-        if why:
-            client.set_tag(run_id, FAILURE_REASON, why)
-        client.set_terminated(run_id, status)
 
 
 class Recorder:
