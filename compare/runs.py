@@ -27,6 +27,8 @@ import pandas as pd
 
 from experiments import names
 
+from . import store
+
 LIVE = ("RUNNING", "SCHEDULED")
 STALE_AFTER_S = 300.0  # ten missed heartbeats (runs refresh theirs every ~30 s)
 INTEGER = frozenset({"depth", "width", "batch_size", "epochs", "seed"})  # names.CONFIG_PARAMS columns by type
@@ -95,7 +97,7 @@ def search(experiments, tracking_uri=None):
         if found is None:
             known = sorted(e.name for e in client.search_experiments())
             raise ReportError(f"no experiment named {experiment!r} in {client.tracking_uri}; there are: {known}")
-        df = mlflow.search_runs([found.experiment_id], max_results=100000)
+        df = store.runs(client, found.experiment_id)
         if df.empty:
             raise ReportError(f"experiment {experiment!r} has no runs")
         frames.append(df.assign(experiment=experiment, experiment_id=found.experiment_id))
