@@ -225,8 +225,8 @@ def _logged_pairing(rows, parents):
             key = f"metrics.{names.versus(other, count)}"
             rows[mcnemar_column(other, count)] = parents[key].values.astype(float) if key in parents else np.nan
     found = [parents[tag(t)] if tag(t) in parents else pd.Series(np.nan, index=parents.index) for t in names.BLAS_TAGS]
-    text = pd.concat(found, axis=1).apply(lambda r: " ".join(r.dropna().astype(str)) or np.nan, axis=1)
-    rows["blas"] = text.values if len(parents) else np.nan
+    text = [" ".join(str(v) for v in values if pd.notna(v)) or np.nan for values in zip(*found)]
+    rows["blas"] = text if len(parents) else np.nan
 
 
 def _parity(rows, parents, params):
@@ -255,13 +255,11 @@ def config_columns(rows):
     every config and varies between the configs of one experiment (e.g. `keras.jit_compile`)."""
     columns = ["experiment"] if rows["experiment"].nunique() > 1 else []
     columns += [c for c in names.CONFIG_PARAMS if c != "seed" and rows[c].nunique(dropna=False) > 1]
-    for key in (c for c in rows.columns if "." in c):
-        values = rows[key].astype(str)
-        per_config = values.groupby([rows["experiment"], rows["config_id"]]).nunique()
-        per_experiment = values.groupby(rows["experiment"]).nunique()
-        if per_config.max() == 1 and per_experiment.max() > 1:
-            columns.append(key)
-    return columns
+    keys = [c for c in rows.columns if "." in c]
+    values = rows[keys].astype(str)
+    per_config = values.groupby([rows["experiment"], rows["config_id"]]).nunique().max()
+    per_experiment = values.groupby(rows["experiment"]).nunique().max()
+    return columns + [key for key in keys if per_config[key] == 1 and per_experiment[key] > 1]
 
 
 def settings(rows, frameworks_=None):

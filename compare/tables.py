@@ -98,23 +98,31 @@ def per_config(pairs):
     return pd.DataFrame(rows)
 
 
+def _checked(pairs, other, code):
+    """Per config (its code) whose parity against `other` was checked on some seed: its checks' summary."""
+    dev, step = pairs[parity_dev(other)].astype(float), pairs[parity_step(other)].astype(float)
+    checked = (dev.notna() | step.notna()) & code.notna()
+    mine = pd.DataFrame({"code": code, "experiment": pairs["experiment"], "config_id": pairs["config_id"],
+                         "dev": dev.fillna(np.inf), "step": step, "steps": pairs[PARITY_STEPS]})[checked]
+    return mine.groupby("code").agg(experiment=("experiment", "first"), config_id=("config_id", "first"),
+                                    seeds=("dev", "size"), dev=("dev", "max"), step=("step", "min"),
+                                    steps=("steps", "max"))
+
+
 def parity(pairs, bound=PARITY_BOUND):
     """One row per config and framework compared whose parity was checked on some seed (whatever became
     of the training after it): seeds checked, the largest deviation over them, the first step over the
     bound (the earliest over seeds, as the runs logged it), the steps taken, and whether the config is
     flagged: a deviation not below `bound`. A deviation logged as NaN (a non-finite loss) counts as inf."""
-    rows = []
-    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
-        for other in others(pairs):
-            dev, step = group[parity_dev(other)].astype(float), group[parity_step(other)].astype(float)
-            checked = dev.notna() | step.notna()
-            if checked.any():
-                worst = float(dev[checked].fillna(np.inf).max())
-                rows.append({"experiment": experiment, "config_id": config_id, "vs": other,
-                             "parity_seeds": int(checked.sum()), "parity_dev": worst, "parity_step": step.min(),
-                             "parity_steps": group.loc[checked, PARITY_STEPS].max(),
-                             "parity_flagged": not worst < bound})
-    return pd.DataFrame(rows, columns=list(PARITY))
+    code = pairs.groupby(list(KEYS), sort=False).ngroup()  # configs in the order of their first run
+    found = []
+    for rank, other in enumerate(others(pairs)):
+        for c, g in _checked(pairs, other, code).iterrows():  # only the configs checked
+            found.append(((c, rank), {"experiment": g["experiment"], "config_id": g["config_id"], "vs": other,
+                                      "parity_seeds": int(g["seeds"]), "parity_dev": float(g["dev"]),
+                                      "parity_step": g["step"], "parity_steps": g["steps"],
+                                      "parity_flagged": not float(g["dev"]) < bound}))
+    return pd.DataFrame([row for _, row in sorted(found, key=lambda f: f[0])], columns=list(PARITY))
 
 
 def _parity_overview(parity_, bound):
