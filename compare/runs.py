@@ -123,9 +123,11 @@ def is_failure(status):
 def samples(rows, frameworks_=None):
     """The rows that count as seed samples for `frameworks_` (default: every framework present)."""
     wanted = list(frameworks_ or frameworks(rows))
-    blamed = rows["failed_frameworks"].map(lambda s: set(s.split(",")) if isinstance(s, str) and s else set())
-    parent_ok = (rows["status"] == "FINISHED") | ((rows["status"] == "FAILED") & blamed.map(bool) &
-                                                  blamed.map(lambda failed: not failed & set(wanted)))
+    parent_ok = (rows["status"] == "FINISHED").to_numpy(dtype=bool, copy=True)
+    failed = (rows["status"] == "FAILED").to_numpy(dtype=bool)  # a sample if only frameworks not wanted failed
+    parent_ok[failed] = [isinstance(s, str) and bool(s) and not set(s.split(",")) & set(wanted)
+                         for s in rows["failed_frameworks"].to_numpy(dtype=object)[failed]]
+    parent_ok = pd.Series(parent_ok, index=rows.index)
     if "state" in rows:
         parent_ok &= rows["state"] != "pruned"  # a config a search stopped early: counted apart, never a sample
     return functools.reduce(operator.and_, [rows[f"{fw}_status"] == "FINISHED" for fw in wanted], parent_ok)
