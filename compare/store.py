@@ -2,13 +2,12 @@
 `experiment_id`, `status`, `artifact_uri`, `start_time`, `end_time`, then `metrics.<key>` (latest values),
 `params.<key>` and `tags.<key>`), the columns of each kind by key.
 
-A store MLflow keeps in a SQL database (sqlite, PostgreSQL, MySQL) is read with one query per table
-(runs, latest metrics, params, tags) and the frame built from them at once, instead of an object per
-run, param, tag and metric; any other store (a tracking server, a folder) goes through
-`mlflow.search_runs`. tests/test_compare.py checks that both give the same frame.
+A sqlite store (`sqlite:///` URI, the default) is read with one query per table of MLflow's schema (runs,
+latest metrics, params, tags) and the frame built from them at once, instead of an object per run,
+param, tag and metric; any other store (a tracking server, PostgreSQL, a folder) goes through
+`mlflow.search_runs`. tests/test_report_store.py checks that both give the same frame, so a change of
+MLflow's schema fails there.
 """
-
-import sys
 
 import mlflow
 import numpy as np
@@ -24,11 +23,13 @@ TABLES = {"metrics": ("latest_metrics", "t.value, t.is_nan"), "params": ("params
           "tags": ("tags", "t.value")}
 
 
-def sql_engine(client):
-    """The SQLAlchemy engine of the client's store when MLflow keeps it in a SQL database, else None."""
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")  # imported once such a store is open
-    return store.engine if module is not None and isinstance(store, module.SqlAlchemyStore) else None
+def sql_engine(tracking_uri):
+    """A SQLAlchemy engine on a `sqlite:///` store (its URI is a SQLAlchemy URL), else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    import sqlalchemy  # MLflow's own dependency for such stores
+
+    return sqlalchemy.create_engine(tracking_uri, poolclass=sqlalchemy.pool.NullPool)
 
 
 def _columns(rows, kind, position):
@@ -77,7 +78,10 @@ def _from_sql(engine, experiment_id):
 
 def runs(client, experiment_id):
     """The experiment's active runs (see the module docstring)."""
-    engine = sql_engine(client)
+    engine = sql_engine(client.tracking_uri)
     if engine is None:
         return mlflow.search_runs([experiment_id], max_results=100000)
-    return _from_sql(engine, experiment_id)
+    try:
+        return _from_sql(engine, experiment_id)
+    finally:
+        engine.dispose()

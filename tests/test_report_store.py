@@ -19,10 +19,14 @@ def test_a_sql_store_s_runs_are_the_frame_search_runs_gives(tmp_path):
     client.log_metric(listed[1].info.run_id, "odd", math.inf)
     client.set_tag(listed[2].info.run_id, "only_here", "x")
     client.delete_run(listed[3].info.run_id)  # a deleted run is no run of the experiment
-    mlflow.set_tracking_uri(uri)
-    expected = mlflow.search_runs([experiment], max_results=100000)
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)  # search_runs reads the global URI; put back below for the other tests
+    try:
+        expected = mlflow.search_runs([experiment], max_results=100000)
+    finally:
+        mlflow.set_tracking_uri(before)
     found = store.runs(client, experiment)
-    assert store.sql_engine(client) is not None and len(found) == len(listed) - 1
+    assert store.sql_engine(client.tracking_uri) is not None and len(found) == len(listed) - 1
     assert sorted(found.columns) == sorted(expected.columns)
     pd.testing.assert_frame_equal(found, expected[list(found.columns)], check_exact=True)
 
