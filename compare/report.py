@@ -16,88 +16,16 @@ import sys
 from pathlib import Path
 
 import mlflow
-import numpy as np
 
 from experiments import names
 from experiments.locations import DEFAULT_TRACKING_URI, REPORTS, folder_name
 
-from . import answer, display, grid, mcnemar, output, plots, render, stats, tables, verdicts
-from .runs import (
-    NUMERIC,
-    PARITY_BOUND,
-    STALE_AFTER_S,
-    ReportError,
-    config_columns,
-    label,
-    load_pairs,
-    samples,
-    search,
-    value_text,
-)
+from . import answer, display, figures, grid, mcnemar, output, render, stats, tables, verdicts
+from .figures import FOREST_ROWS
+from .runs import PARITY_BOUND, STALE_AFTER_S, ReportError, config_columns, label, load_pairs, search, value_text
 
 REPORTS_ROOT = Path(REPORTS)  # reports/ in the working directory, beside the default store
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
-
-
-def chosen_run(pairs, summary, run_id=None):
-    """The parent run for the per-class view: the one asked for, else a run of REFERENCE's best config."""
-    if run_id:
-        if run_id not in set(pairs.run_id):
-            raise ReportError(f"run {run_id!r} is not a paired run of these experiments")
-        return run_id
-    fw, best = next(iter(summary["best"].items()), (None, None))
-    if fw is None:
-        return None
-    ok = pairs[(pairs.experiment == best["experiment"]) & (pairs.config_id == best["config_id"]) & samples(pairs, [fw])]
-    return ok.run_id.iloc[0] if len(ok) else None
-
-
-def run_details(pairs, parent_id, cache, tracking_uri):
-    """Confusion matrices and metric histories of the chosen run's children, and notes on what is missing."""
-    client = mlflow.MlflowClient(tracking_uri)
-    row = pairs[pairs.run_id == parent_id].iloc[0]
-    matrices, histories, notes = {}, {}, []
-    for fw in (f for f in names.FRAMEWORKS if f"{f}_run" in row and isinstance(row[f"{f}_run"], str)):
-        child = row[f"{fw}_run"]
-        try:
-            folder = Path(cache) / child
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / names.CONFUSION
-            matrices[fw] = np.loadtxt(path if path.exists() else
-                                      client.download_artifacts(child, names.CONFUSION, str(folder)), delimiter=",")
-        except Exception as exc:  # an old run without the artifact
-            notes.append(f"{fw}: no confusion matrix ({type(exc).__name__})")
-        history = {key: [m.value for m in sorted(client.get_metric_history(child, metric), key=lambda m: m.step)]
-                   for key, metric in names.EPOCH_METRICS.items()}
-        if history["loss"]:
-            histories[fw] = history
-    return matrices, histories, notes
-
-
-FOREST_ROWS = 60  # more comparisons than this: the forest plot draws the "where they differ" rows instead
-
-
-def _figures(r, out, margin_pp):
-    figures = {}
-    shown = r["comparisons"][r["comparisons"]["n"] > 0] if len(r["comparisons"]) else r["comparisons"]
-    if len(shown) > FOREST_ROWS and len(r["where"]):
-        shown = r["where"].dropna(subset=["delta_pp"])
-        labels = [f"{w['key']}={value_text(w['value'])} vs {w['vs']} ({w['configs']} configs)"
-                  for w in shown.to_dict("records")]
-    else:
-        configs = shown.merge(r["table"], on=list(verdicts.KEYS), how="left").to_dict("records")
-        labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in configs]
-    if len(shown):
-        plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
-        figures["forest"] = out / "forest_delta_acc.png"
-    if r["two_way"]:
-        plots.ratio_heatmaps(r["two_way"], out / "time_ratio_heatmap.png")
-        figures["heatmap"] = out / "time_ratio_heatmap.png"
-    axes = [c for c in r["columns"] if c in NUMERIC]
-    if axes:
-        plots.accuracy_by_axis(r["pairs"], axes, out / "accuracy_by_axis.png")
-        figures["accuracy"] = out / "accuracy_by_axis.png"
-    return figures
 
 
 def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2,
@@ -119,19 +47,15 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
          "summary": tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
          "hints": {e: names.view_hint(tracking_uri, i)
                    for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
-    r["figures"] = _figures(r, out, margin_pp)
-    r["parent"] = chosen_run(pairs, r["summary"], run_id)
+    r["figures"] = figures.sweep(r, out, margin_pp)
+    r["parent"] = figures.chosen_run(pairs, r["summary"], run_id)
     if r["parent"]:
-        matrices, histories, more = run_details(pairs, r["parent"], out / CACHE, tracking_uri)
+        matrices, histories, more = figures.run_details(pairs, r["parent"], out / CACHE, tracking_uri)
         notes += more
         record = pairs[pairs.run_id == r["parent"]].iloc[0].to_dict()
         r["parent_label"] = f"{label(record, r['columns'])}, seed {value_text(record['seed'])}"
-        if histories:
-            plots.learning_curves(histories, out / "learning_curves.png", r["parent_label"])
-            r["figures"]["curves"] = out / "learning_curves.png"
+        r["figures"].update(figures.of_run(histories, matrices, out, r["parent_label"]))
         if matrices:
-            plots.confusion_matrices(matrices, out / "confusion_matrices.png")
-            r["figures"]["confusion"] = out / "confusion_matrices.png"
             r["per_class"] = display.per_class({fw: tables.per_class(C) for fw, C in matrices.items()})
     r["notes"] = notes
     return r

@@ -27,6 +27,8 @@ import pandas as pd
 
 from experiments import names
 
+from . import store
+
 LIVE = ("RUNNING", "SCHEDULED")
 STALE_AFTER_S = 300.0  # ten missed heartbeats (runs refresh theirs every ~30 s)
 INTEGER = frozenset({"depth", "width", "batch_size", "epochs", "seed"})  # names.CONFIG_PARAMS columns by type
@@ -95,7 +97,7 @@ def search(experiments, tracking_uri=None):
         if found is None:
             known = sorted(e.name for e in client.search_experiments())
             raise ReportError(f"no experiment named {experiment!r} in {client.tracking_uri}; there are: {known}")
-        df = mlflow.search_runs([found.experiment_id], max_results=100000)
+        df = store.runs(client, found.experiment_id)
         if df.empty:
             raise ReportError(f"experiment {experiment!r} has no runs")
         frames.append(df.assign(experiment=experiment, experiment_id=found.experiment_id))
@@ -121,9 +123,11 @@ def is_failure(status):
 def samples(rows, frameworks_=None):
     """The rows that count as seed samples for `frameworks_` (default: every framework present)."""
     wanted = list(frameworks_ or frameworks(rows))
-    blamed = rows["failed_frameworks"].map(lambda s: set(s.split(",")) if isinstance(s, str) and s else set())
-    parent_ok = (rows["status"] == "FINISHED") | ((rows["status"] == "FAILED") & blamed.map(bool) &
-                                                  blamed.map(lambda failed: not failed & set(wanted)))
+    parent_ok = (rows["status"] == "FINISHED").to_numpy(dtype=bool, copy=True)
+    failed = (rows["status"] == "FAILED").to_numpy(dtype=bool)  # a sample if only frameworks not wanted failed
+    parent_ok[failed] = [isinstance(s, str) and bool(s) and not set(s.split(",")) & set(wanted)
+                         for s in rows["failed_frameworks"].to_numpy(dtype=object)[failed]]
+    parent_ok = pd.Series(parent_ok, index=rows.index)
     if "state" in rows:
         parent_ok &= rows["state"] != "pruned"  # a config a search stopped early: counted apart, never a sample
     return functools.reduce(operator.and_, [rows[f"{fw}_status"] == "FINISHED" for fw in wanted], parent_ok)
@@ -223,8 +227,8 @@ def _logged_pairing(rows, parents):
             key = f"metrics.{names.versus(other, count)}"
             rows[mcnemar_column(other, count)] = parents[key].values.astype(float) if key in parents else np.nan
     found = [parents[tag(t)] if tag(t) in parents else pd.Series(np.nan, index=parents.index) for t in names.BLAS_TAGS]
-    text = pd.concat(found, axis=1).apply(lambda r: " ".join(r.dropna().astype(str)) or np.nan, axis=1)
-    rows["blas"] = text.values if len(parents) else np.nan
+    text = [" ".join(str(v) for v in values if pd.notna(v)) or np.nan for values in zip(*found)]
+    rows["blas"] = text if len(parents) else np.nan
 
 
 def _parity(rows, parents, params):
@@ -253,13 +257,11 @@ def config_columns(rows):
     every config and varies between the configs of one experiment (e.g. `keras.jit_compile`)."""
     columns = ["experiment"] if rows["experiment"].nunique() > 1 else []
     columns += [c for c in names.CONFIG_PARAMS if c != "seed" and rows[c].nunique(dropna=False) > 1]
-    for key in (c for c in rows.columns if "." in c):
-        values = rows[key].astype(str)
-        per_config = values.groupby([rows["experiment"], rows["config_id"]]).nunique()
-        per_experiment = values.groupby(rows["experiment"]).nunique()
-        if per_config.max() == 1 and per_experiment.max() > 1:
-            columns.append(key)
-    return columns
+    keys = [c for c in rows.columns if "." in c]
+    values = rows[keys].astype(str)
+    per_config = values.groupby([rows["experiment"], rows["config_id"]]).nunique().max()
+    per_experiment = values.groupby(rows["experiment"]).nunique().max()
+    return columns + [key for key in keys if per_config[key] == 1 and per_experiment[key] > 1]
 
 
 def settings(rows, frameworks_=None):

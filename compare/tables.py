@@ -45,13 +45,36 @@ def reasons(row):
     return found
 
 
-def _framework_values(group, fw):
-    ok = group[samples(group, [fw])]
-    acc, fit = ok[f"{fw}_acc"].astype(float), ok[f"{fw}_fit_s"].astype(float)
-    asked = group["asked"].map(lambda listed: not isinstance(listed, str) or fw in listed.split(","))
-    return {f"{fw}_finished": len(ok), f"{fw}_asked": int((asked | group[f"{fw}_status"].notna()).sum()),
-            f"{fw}_acc": acc.mean(), f"{fw}_acc_std": acc.std() if acc.count() > 1 else np.nan,
-            f"{fw}_acc_n": int(acc.count()), f"{fw}_fit_s": fit.mean(), f"{fw}_fit_s_n": int(fit.count())}
+def _positions(pairs):
+    """Per config, in the order of its first run: the positions of its rows in `pairs`."""
+    codes = pairs.groupby(list(KEYS), sort=False).ngroup().to_numpy(dtype=float)
+    kept = np.flatnonzero(codes == codes)  # a run without a config key is in no config
+    order = kept[np.argsort(codes[kept], kind="stable")]
+    return np.split(order, np.cumsum(np.bincount(codes[kept].astype(int)))[:-1]) if len(kept) else []
+
+
+def _failures(pairs):
+    """{position: reasons} of the runs with a failed parent or child."""
+    statuses = ["status"] + [f"{fw}_status" for fw in frameworks(pairs)]
+    failed = np.flatnonzero(np.logical_or.reduce([pairs[c].map(is_failure).to_numpy(dtype=bool) for c in statuses]))
+    needed = ["status", "reason", "failed_frameworks"] + [f"{fw}_reason" for fw in frameworks(pairs)] + statuses[1:]
+    return dict(zip(failed, map(reasons, pairs.iloc[failed][needed].to_dict("records"))))
+
+
+def _framework_values(pairs, fw):
+    """A function of a config's positions giving its values of `fw` (as a Series of its seeds gives them)."""
+    ok = samples(pairs, [fw]).to_numpy(dtype=bool)
+    acc, fit = pairs[f"{fw}_acc"].astype(float).to_numpy(), pairs[f"{fw}_fit_s"].astype(float).to_numpy()
+    listed = [not isinstance(v, str) or fw in v.split(",") for v in pairs["asked"]]
+    asked = np.array(listed, dtype=bool) | pairs[f"{fw}_status"].notna().to_numpy(dtype=bool)
+
+    def values(positions):
+        mine = positions[ok[positions]]
+        a, f = pd.Series(acc[mine]), pd.Series(fit[mine])
+        return {f"{fw}_finished": len(mine), f"{fw}_asked": int(asked[positions].sum()),
+                f"{fw}_acc": a.mean(), f"{fw}_acc_std": a.std() if a.count() > 1 else np.nan,
+                f"{fw}_acc_n": int(a.count()), f"{fw}_fit_s": f.mean(), f"{fw}_fit_s_n": int(f.count())}
+    return values
 
 
 def per_config(pairs):
@@ -59,16 +82,31 @@ def per_config(pairs):
     framework the mean and std of test accuracy, the mean fit time, how many seeds finished and how
     many were asked to run it (a parent's frameworks tag; every seed for runs from before the tag)."""
     settings_ = [c for c in names.CONFIG_PARAMS if c != "seed"] + [c for c in pairs.columns if "." in c]
+    groups = _positions(pairs)
+    columns = {c: pairs[c].array for c in (*KEYS, *settings_)}  # a cell as the column's own scalar
+    firsts = [{c: values[g[0]] for c, values in columns.items()} for g in groups]
+    failed, running = (pairs["state"] == "failed").to_numpy(), (pairs["state"] == "running").to_numpy()
+    failures, per_fw = _failures(pairs), [_framework_values(pairs, fw) for fw in frameworks(pairs)]
     rows = []
-    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
-        row = {"experiment": experiment, "config_id": config_id, **{c: group[c].iloc[0] for c in settings_},
-               "seeds": len(group), "failed": int((group["state"] == "failed").sum()),
-               "running": int((group["state"] == "running").sum()),
-               "failures": "; ".join(sorted({r for record in group.to_dict("records") for r in reasons(record)}))}
-        for fw in frameworks(pairs):
-            row.update(_framework_values(group, fw))
+    for positions, first in zip(groups, firsts):
+        row = {**first, "seeds": len(positions), "failed": int(failed[positions].sum()),
+               "running": int(running[positions].sum()),
+               "failures": "; ".join(sorted({r for p in positions for r in failures.get(p, [])}))}
+        for values in per_fw:
+            row.update(values(positions))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _checked(pairs, other, code):
+    """Per config (its code) whose parity against `other` was checked on some seed: its checks' summary."""
+    dev, step = pairs[parity_dev(other)].astype(float), pairs[parity_step(other)].astype(float)
+    checked = (dev.notna() | step.notna()) & code.notna()
+    mine = pd.DataFrame({"code": code, "experiment": pairs["experiment"], "config_id": pairs["config_id"],
+                         "dev": dev.fillna(np.inf), "step": step, "steps": pairs[PARITY_STEPS]})[checked]
+    return mine.groupby("code").agg(experiment=("experiment", "first"), config_id=("config_id", "first"),
+                                    seeds=("dev", "size"), dev=("dev", "max"), step=("step", "min"),
+                                    steps=("steps", "max"))
 
 
 def parity(pairs, bound=PARITY_BOUND):
@@ -76,18 +114,15 @@ def parity(pairs, bound=PARITY_BOUND):
     of the training after it): seeds checked, the largest deviation over them, the first step over the
     bound (the earliest over seeds, as the runs logged it), the steps taken, and whether the config is
     flagged: a deviation not below `bound`. A deviation logged as NaN (a non-finite loss) counts as inf."""
-    rows = []
-    for (experiment, config_id), group in pairs.groupby(list(KEYS), sort=False):
-        for other in others(pairs):
-            dev, step = group[parity_dev(other)].astype(float), group[parity_step(other)].astype(float)
-            checked = dev.notna() | step.notna()
-            if checked.any():
-                worst = float(dev[checked].fillna(np.inf).max())
-                rows.append({"experiment": experiment, "config_id": config_id, "vs": other,
-                             "parity_seeds": int(checked.sum()), "parity_dev": worst, "parity_step": step.min(),
-                             "parity_steps": group.loc[checked, PARITY_STEPS].max(),
-                             "parity_flagged": not worst < bound})
-    return pd.DataFrame(rows, columns=list(PARITY))
+    code = pairs.groupby(list(KEYS), sort=False).ngroup()  # configs in the order of their first run
+    found = []
+    for rank, other in enumerate(others(pairs)):
+        for c, g in _checked(pairs, other, code).iterrows():  # only the configs checked
+            found.append(((c, rank), {"experiment": g["experiment"], "config_id": g["config_id"], "vs": other,
+                                      "parity_seeds": int(g["seeds"]), "parity_dev": float(g["dev"]),
+                                      "parity_step": g["step"], "parity_steps": g["steps"],
+                                      "parity_flagged": not float(g["dev"]) < bound}))
+    return pd.DataFrame([row for _, row in sorted(found, key=lambda f: f[0])], columns=list(PARITY))
 
 
 def _parity_overview(parity_, bound):
