@@ -30,7 +30,7 @@ from experiments import names
 from . import store
 
 LIVE = ("RUNNING", "SCHEDULED")
-STALE_AFTER_S = 300.0  # ten missed heartbeats (runs refresh theirs every ~30 s)
+STALE_AFTER_S = names.STALE_AFTER_S  # one owner: experiments.names
 INTEGER = frozenset({"depth", "width", "batch_size", "epochs", "seed"})  # names.CONFIG_PARAMS columns by type
 NUMBER = frozenset({"lr", "dropout", "l2"})
 NUMERIC = (INTEGER | NUMBER) - {"seed"}  # the config keys a figure can put on an axis
