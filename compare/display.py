@@ -106,7 +106,7 @@ def _mcnemar(row):
     return f"≤ {pvalue(row['mcnemar_max'])} ({row['mcnemar_below']}/{row['mcnemar_runs']} < {stats.ALPHA:g})"
 
 
-def verdicts(comparisons, table, columns, parity=None, multiplicity="bh", blas=None, kernel=None):
+def verdicts(comparisons, table, columns, parity=None, *, multiplicity="bh", blas=None, kernel=None):
     """The verdict table: config, framework compared, seeds, Δacc (REFERENCE − other) with its CI, the
     adjusted p-values, the verdict, the seeds an inconclusive config would need for 80% power, McNemar's p
     (the largest over seeds, and how many are below ALPHA; for one seed, that run's test only), the parity
@@ -213,7 +213,7 @@ def seed_counts(s):
     return f"{low if low == high else f'{low}–{high}'} per config (train.seed={values.replace(' ', '')})"
 
 
-def summary_lines(s, table, columns, margin_pp, multiplicity="bh", spreads=None):
+def summary_lines(s, table, columns, margin_pp, *, multiplicity="bh", spreads=None):
     """The summary after the grid answer: per-config verdict counts with the seeds advice, the tests'
     settings and spread, parity, configs and seeds, fixed settings, execution settings, best configs."""
     lines = []

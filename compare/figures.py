@@ -54,23 +54,23 @@ def sweep(r, out, margin_pp):
     from . import plots
 
     figures = {}
-    shown = r["comparisons"][r["comparisons"]["n"] > 0] if len(r["comparisons"]) else r["comparisons"]
-    if len(shown) > FOREST_ROWS and len(r["where"]):
-        shown = r["where"].dropna(subset=["delta_pp"])
+    shown = r.comparisons[r.comparisons["n"] > 0] if len(r.comparisons) else r.comparisons
+    if len(shown) > FOREST_ROWS and len(r.where):
+        shown = r.where.dropna(subset=["delta_pp"])
         labels = [f"{w['key']}={value_text(w['value'])} vs {w['vs']} ({w['configs']} configs)"
                   for w in shown.to_dict("records")]
     else:
-        configs = shown.merge(r["table"], on=list(verdicts.KEYS), how="left").to_dict("records")
-        labels = [f"{label(c, r['columns'])} vs {c['vs']}" for c in configs]
+        configs = shown.merge(r.table, on=list(verdicts.KEYS), how="left").to_dict("records")
+        labels = [f"{label(c, r.columns)} vs {c['vs']}" for c in configs]
     if len(shown):
         plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
         figures["forest"] = out / "forest_delta_acc.png"
-    if r["two_way"]:
-        plots.ratio_heatmaps(r["two_way"], out / "time_ratio_heatmap.png")
+    if r.two_way:
+        plots.ratio_heatmaps(r.two_way, out / "time_ratio_heatmap.png")
         figures["heatmap"] = out / "time_ratio_heatmap.png"
-    axes = [c for c in r["columns"] if c in NUMERIC]
+    axes = [c for c in r.columns if c in NUMERIC]
     if axes:
-        plots.accuracy_by_axis(r["pairs"], axes, out / "accuracy_by_axis.png")
+        plots.accuracy_by_axis(r.pairs, axes, out / "accuracy_by_axis.png")
         figures["accuracy"] = out / "accuracy_by_axis.png"
     return figures
 

@@ -56,14 +56,14 @@ def overall(comparisons, spreads, margin_pp):
         verdict = _verdict(d["p_tost"], d["p_diff"], d["k"])
         s2 = spreads[other]["delta"].s2
         sd = math.sqrt(s2) if s2 == s2 else math.nan
-        needed = power.grid_seeds(d["mean"], _tau2(d, rows, s2), sd, d["k"], margin_pp) \
+        needed = power.grid_seeds(d["mean"], _tau2(d, rows, s2), sd, d["k"], margin=margin_pp) \
             if verdict == stats.INCONCLUSIVE else math.nan
         out[other] = {"delta": d, "ratio": r, "verdict": verdict, "sd": sd, "seeds": needed,
                       "max_seeds": int(rows["n"].max()) if len(rows) else 0}
     return out
 
 
-def where(comparisons, table, columns, spreads, margin_pp, multiplicity="bh"):
+def where(comparisons, table, columns, spreads, *, margin_pp, multiplicity="bh"):
     """Per swept key, value and other framework: the grid answer over the configs with that value (WHERE
     columns, plus `p_diff_adj`, `p_tost_adj` and `verdict`)."""
     merged = comparisons.merge(table[[*KEYS, *[c for c in columns if c not in KEYS]]], on=list(KEYS), how="left")

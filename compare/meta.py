@@ -25,7 +25,7 @@ def _tails(mean, se, df, margin):
     return float(min(1.0, p_diff)), float(p_tost)
 
 
-def random_effects(y, v, margin, df_within=math.nan, level=LEVEL):
+def random_effects(y, v, margin, df_within=math.nan, *, level=LEVEL):
     """The pooled mean of estimates `y` with within variances `v` (squared standard errors; NaN or 0: not
     known): {k, mean, lo, hi, se, df, tau2, i2, pi_lo, pi_hi, p_diff, p_tost, weights}. One config (k = 1)
     keeps its own interval on `df_within` degrees of freedom."""

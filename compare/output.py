@@ -15,9 +15,9 @@ VERDICTS_ID = "verdicts"  # the HTML id of the per-config verdict table
 def _wide(r):
     """The per-config table (its swept keys and results, no fixed setting) with each comparison's statistics
     and parity check as columns `<column>_vs_<framework>`."""
-    fixed = [c for c in r["table"] if (c in names.CONFIG_PARAMS or "." in c) and c not in r["columns"]]
-    table = r["table"].drop(columns=fixed)
-    for frame in (r["comparisons"], r["parity"]):
+    fixed = [c for c in r.table if (c in names.CONFIG_PARAMS or "." in c) and c not in r.columns]
+    table = r.table.drop(columns=fixed)
+    for frame in (r.comparisons, r.parity):
         for other, rows in frame.groupby("vs", sort=False):
             stats_ = rows.drop(columns="vs").set_index(list(verdicts.KEYS)).add_suffix(f"_vs_{other}")
             table = table.merge(stats_, left_on=list(verdicts.KEYS), right_index=True, how="left")
@@ -26,14 +26,14 @@ def _wide(r):
 
 def _csv_tables(r):
     """{file name: table}; the parity columns only when some run was checked."""
-    checked = len(r["parity"]) > 0
-    compared = r["comparisons"]
+    checked = len(r.parity) > 0
+    compared = r.comparisons
     if checked:
-        compared = compared.merge(r["parity"], on=[*verdicts.KEYS, "vs"], how="left")
-    pairs = r["pairs"] if checked else r["pairs"].drop(columns=[c for c in r["pairs"] if c.startswith("parity_")])
+        compared = compared.merge(r.parity, on=[*verdicts.KEYS, "vs"], how="left")
+    pairs = r.pairs if checked else r.pairs.drop(columns=[c for c in r.pairs if c.startswith("parity_")])
     files = {"per_config.csv": _wide(r), "verdicts.csv": compared, "summary.csv": _summary_csv(r),
-             "where.csv": r["where"], "runs.csv": pairs, "mcnemar.csv": r["tests"]}
-    files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r["by_axis"].items()})
+             "where.csv": r.where, "runs.csv": pairs, "mcnemar.csv": r.tests}
+    files.update({f"by_{re.sub(r'[^A-Za-z0-9_.-]', '_', axis)}.csv": p for axis, p in r.by_axis.items()})
     return files
 
 
@@ -51,11 +51,11 @@ def _grid_columns(a, kernels):
 
 def _summary_csv(r):
     """Per framework compared: per-config verdict counts, the grid answer, and the parity checks when any."""
-    s = r["summary"]
+    s = r.summary
     parity = {other: {"parity_configs_checked": p["checked"], "parity_configs_flagged": len(p["flagged"]),
                       "parity_dev_max": p["largest"]} for other, p in s["parity"].items()}
     return pd.DataFrame([{"vs": other, **o["verdicts"], "configs": o["configs"],
-                          **_grid_columns(r["grid"][other], r["kernels"].get(other, {})),
+                          **_grid_columns(r.grid[other], r.kernels.get(other, {})),
                           **{k: v for k, v in o.items() if k not in ("verdicts", "configs")},
                           **parity.get(other, {})} for other, o in s["overview"].items()])
 
@@ -63,8 +63,8 @@ def _summary_csv(r):
 def write(r, out, formats, parts):
     """Write the chosen formats of the report's sections `parts` into `out`; returns the files written
     (figures excluded)."""
-    title = f"{names.REFERENCE} vs {', '.join(o for o in r['summary']['frameworks'] if o != names.REFERENCE)}: " \
-            f"{', '.join(r['experiments'])}"
+    title = f"{names.REFERENCE} vs {', '.join(o for o in r.summary['frameworks'] if o != names.REFERENCE)}: " \
+            f"{', '.join(r.experiments)}"
     written = []
     if "md" in formats:
         (out / "report.md").write_text(render.to_markdown(title, parts))
@@ -76,7 +76,7 @@ def write(r, out, formats, parts):
         files = _csv_tables(r)
         for name, frame in files.items():
             frame.to_csv(out / name, index=False)
-        for other, pivot in r["two_way"].items():
+        for other, pivot in r.two_way.items():
             pivot.to_csv(out / f"time_ratio_width_x_batch_{other}.csv")
             written.append(out / f"time_ratio_width_x_batch_{other}.csv")
         written += [out / name for name in files]

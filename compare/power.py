@@ -25,7 +25,7 @@ def _upper(crit, df, ncp):
     return np.where(np.isnan(exact), sp.norm.sf(crit - ncp), exact)
 
 
-def _power(delta, se, df, margin, alpha):
+def _power(delta, se, df, margin, *, alpha):
     """(difference power, equivalence power) for true mean `delta`, standard error `se` on `df` df."""
     crit2, crit1 = sp.t.ppf(1 - alpha / 2, df), sp.t.ppf(1 - alpha, df)
     diff = _upper(crit2, df, np.abs(delta) / se) + _upper(crit2, df, -np.abs(delta) / se)
@@ -53,13 +53,13 @@ def seeds(delta, sd, margin, alpha=ALPHA):
     d, s = delta[known], sd[known]
     needed = np.full(delta.shape, math.nan)
     if known.any():
-        diff = smallest(lambda n: _power(d, s / np.sqrt(n), n - 1, margin, alpha)[0] >= POWER, len(d))
-        equiv = smallest(lambda n: _power(d, s / np.sqrt(n), n - 1, margin, alpha)[1] >= POWER, len(d))
+        diff = smallest(lambda n: _power(d, s / np.sqrt(n), n - 1, margin, alpha=alpha)[0] >= POWER, len(d))
+        equiv = smallest(lambda n: _power(d, s / np.sqrt(n), n - 1, margin, alpha=alpha)[1] >= POWER, len(d))
         needed[known] = np.fmin(diff, equiv)
     return needed
 
 
-def grid_seeds(mean, tau2, sd, configs, margin, alpha=ALPHA):
+def grid_seeds(mean, tau2, sd, configs, *, margin, alpha=ALPHA):
     """Seeds per config for 80% power of the grid-level answer over `configs` configs: its variance is
     (τ² + σ²/n) / k on k − 1 df; NaN when no n ≤ MAX_SEEDS is enough (τ² dominates: more configs would be)."""
     if not (sd == sd and sd > 0 and configs >= 2 and mean == mean):
@@ -68,7 +68,7 @@ def grid_seeds(mean, tau2, sd, configs, margin, alpha=ALPHA):
 
     def enough(kind):
         return lambda n: _power(mean, np.sqrt((tau2 + sd ** 2 / n) / configs), configs - 1, margin,
-                                alpha)[kind] >= POWER
+                                alpha=alpha)[kind] >= POWER
     return float(np.fmin(smallest(enough(0), 1), smallest(enough(1), 1))[0])
 
 

@@ -13,9 +13,11 @@ import argparse
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from experiments import names
 from experiments.locations import DEFAULT_TRACKING_URI, REPORTS, folder_name
@@ -28,64 +30,93 @@ REPORTS_ROOT = Path(REPORTS)  # reports/ in the working directory, beside the de
 CACHE = "cache"  # <out>/cache/<child run id>/: downloaded artifacts, reused by later reports
 
 
+@dataclass
+class Report:
+    """Everything one report shows, computed once by `build` and read by every later step."""
+    experiments: list
+    pairs: pd.DataFrame  # one row per (config, seed) pair of parent runs (compare.runs.load_pairs)
+    table: pd.DataFrame  # per config (compare.tables.per_config)
+    tests: pd.DataFrame  # McNemar per run (compare.mcnemar.tests)
+    comparisons: pd.DataFrame  # per config and framework pair: Δacc, its CI, the verdict (compare.verdicts)
+    by_axis: dict
+    two_way: dict
+    columns: list  # the swept keys
+    margin_pp: float
+    parity: pd.DataFrame
+    parity_bound: float
+    multiplicity: str
+    spreads: dict
+    grid: dict  # the grid-level answer per framework compared (compare.grid.overall)
+    kernels: dict
+    where: pd.DataFrame
+    summary: dict
+    hints: dict
+    figures: dict = field(default_factory=dict)
+    parent: str | None = None  # the run whose learning curves and confusion matrices are drawn
+    parent_label: str | None = None
+    per_class: pd.DataFrame | None = None
+    notes: list = field(default_factory=list)
+
+
 def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AFTER_S, margin_pp=0.2,
           parity_bound=PARITY_BOUND, multiplicity="bh"):
-    """Compute every table, test and figure (figures written to `out`); returns them in a dict."""
+    """Compute every table, test and figure (figures written to `out`); returns the Report."""
     pairs = load_pairs(search(experiments, tracking_uri), stale_after_s=stale_after_s)
     out.mkdir(parents=True, exist_ok=True)
     tests, notes = mcnemar.tests(pairs, out / CACHE, tracking_uri)
     spreads = verdicts.spreads(pairs)
-    comparisons = verdicts.comparisons(pairs, tests, margin_pp, multiplicity, spreads)
+    comparisons = verdicts.comparisons(pairs, tests, margin_pp, multiplicity, found=spreads)
     table, columns = tables.per_config(pairs), config_columns(pairs)
     by_axis, two_way = tables.pivots(pairs)
     parity = tables.parity(pairs, parity_bound)
-    r = {"experiments": list(experiments), "pairs": pairs, "table": table, "tests": tests, "comparisons": comparisons,
-         "by_axis": by_axis, "two_way": two_way, "columns": columns, "margin_pp": margin_pp,
-         "parity": parity, "parity_bound": parity_bound, "per_class": None, "multiplicity": multiplicity,
-         "spreads": spreads, "grid": grid.overall(comparisons, spreads, margin_pp), "kernels": grid.kernels(pairs),
-         "where": grid.where(comparisons, table, columns, spreads, margin_pp, multiplicity),
-         "summary": tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
-         "hints": {e: names.view_hint(tracking_uri, i)
-                   for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values}}
-    r["figures"] = figures.sweep(r, out, margin_pp)
-    r["parent"] = figures.chosen_run(pairs, r["summary"], run_id)
-    if r["parent"]:
-        matrices, histories, more = figures.run_details(pairs, r["parent"], out / CACHE, tracking_uri)
-        notes += more
-        record = pairs[pairs.run_id == r["parent"]].iloc[0].to_dict()
-        r["parent_label"] = f"{label(record, r['columns'])}, seed {value_text(record['seed'])}"
-        r["figures"].update(figures.of_run(histories, matrices, out, r["parent_label"]))
+    r = Report(
+        experiments=list(experiments), pairs=pairs, table=table, tests=tests, comparisons=comparisons,
+        by_axis=by_axis, two_way=two_way, columns=columns, margin_pp=margin_pp, parity=parity,
+        parity_bound=parity_bound, multiplicity=multiplicity, spreads=spreads,
+        grid=grid.overall(comparisons, spreads, margin_pp), kernels=grid.kernels(pairs),
+        where=grid.where(comparisons, table, columns, spreads, margin_pp=margin_pp, multiplicity=multiplicity),
+        summary=tables.summary(pairs, table, verdicts.overview(comparisons), parity_=parity, bound=parity_bound),
+        hints={e: names.view_hint(tracking_uri, i)
+               for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values},
+        notes=notes)
+    r.figures = figures.sweep(r, out, margin_pp)
+    r.parent = figures.chosen_run(pairs, r.summary, run_id)
+    if r.parent:
+        matrices, histories, more = figures.run_details(pairs, r.parent, out / CACHE, tracking_uri)
+        r.notes += more
+        record = pairs[pairs.run_id == r.parent].iloc[0].to_dict()
+        r.parent_label = f"{label(record, r.columns)}, seed {value_text(record['seed'])}"
+        r.figures.update(figures.of_run(histories, matrices, out, r.parent_label))
         if matrices:
-            r["per_class"] = display.per_class({fw: tables.per_class(C) for fw, C in matrices.items()})
-    r["notes"] = notes
+            r.per_class = display.per_class({fw: tables.per_class(C) for fw, C in matrices.items()})
     return r
 
 
 def summary(r, report_hint=None, *, hints=True):
     """The grid answer and the summary lines, then (`hints`: on the terminal, never in a report file, as
     they name the store) where to see the runs (and this report) in the MLflow UI."""
-    lines = answer.lines(r["grid"], r["kernels"], r["margin_pp"])
-    lines += display.summary_lines(r["summary"], r["table"], r["columns"], r["margin_pp"], r["multiplicity"],
-                                   r["spreads"])
+    lines = answer.lines(r.grid, r.kernels, r.margin_pp)
+    lines += display.summary_lines(r.summary, r.table, r.columns, r.margin_pp,
+                                   multiplicity=r.multiplicity, spreads=r.spreads)
     if not hints:  # the UI pages without the store (a report file never names a machine path)
-        pages = r["pairs"][["experiment", "experiment_id"]].drop_duplicates().values
+        pages = r.pairs[["experiment", "experiment_id"]].drop_duplicates().values
         return lines + [f"training runs of {e} in the MLflow UI started on this store (the command is printed with "
                         f"the report): {names.UI_RUNS_PAGE.format(experiment_id=i)}" for e, i in pages]
-    lines += [f"training runs of {e} in the MLflow UI: {hint}" for e, hint in r["hints"].items()]
+    lines += [f"training runs of {e} in the MLflow UI: {hint}" for e, hint in r.hints.items()]
     return lines + ([f"this report in the MLflow UI: {report_hint}"] if report_hint else [])
 
 
 def _kernel_column(r):
     """{config key: BLAS kernels} when the report's runs used more than one kernel, else None."""
-    if len({k for found in r["kernels"].values() for k in found}) < 2:
+    if len({k for found in r.kernels.values() for k in found}) < 2:
         return None
-    used = r["pairs"].assign(blas=r["pairs"]["blas"].fillna("not recorded"))
+    used = r.pairs.assign(blas=r.pairs["blas"].fillna("not recorded"))
     return used.groupby(list(verdicts.KEYS))["blas"].agg(lambda v: "/".join(sorted(set(v)))).to_dict()
 
 
 def _kernel_label(r):
     """The BLAS kernel every run used (`openblas 0.3.31 Haswell`), `BLAS not recorded`, or `BLAS: see column`."""
-    found = {k for kernels in r["kernels"].values() for k in kernels}
+    found = {k for kernels in r.kernels.values() for k in kernels}
     return "BLAS: see column" if len(found) > 1 else next(iter(found - {"not recorded"}), "BLAS not recorded")
 
 
@@ -96,38 +127,38 @@ def write(r, out, formats, report_hint=None):
 
 def sections(r, report_hint=None):
     """(title, content) in the order the report shows them; see compare/render.py."""
-    columns, fws, figures = r["columns"], r["summary"]["frameworks"], r["figures"]
+    columns, fws, figures = r.columns, r.summary["frameworks"], r.figures
     kernel = _kernel_label(r)
     parts = [("Summary", summary(r, report_hint, hints=False))]
-    if len(r["where"]):
+    if len(r.where):
         parts.append(("Where they differ: the grid answer per value of each swept key",
-                      answer.where(r["where"], r["multiplicity"], kernel)))
+                      answer.where(r.where, r.multiplicity, kernel)))
     parts += [("Verdicts per config",
-               display.verdicts(r["comparisons"], r["table"], columns, r["parity"], r["multiplicity"],
-                                _kernel_column(r), kernel)
-               if len(r["comparisons"])
+               display.verdicts(r.comparisons, r.table, columns, r.parity, multiplicity=r.multiplicity,
+                                blas=_kernel_column(r), kernel=kernel)
+               if len(r.comparisons)
                else f"No config has {names.REFERENCE} and another framework both finished yet: nothing to compare.")]
     parts += [(title, figures[key]) for key, title in (
         ("forest", "Δacc with its 95% CI, per config (per swept value beyond "
                    f"{FOREST_ROWS} comparisons; shaded: the equivalence margin)"),
         ("heatmap", "Time ratio (geometric mean over seeds), width × batch size"),
         ("accuracy", "Test accuracy by each varying setting")) if key in figures]
-    parts.append(("Per config (mean ± std over seeds)", display.per_config(r["table"], columns, fws)))
+    parts.append(("Per config (mean ± std over seeds)", display.per_config(r.table, columns, fws)))
     parts += [(f"Time ratio {names.REFERENCE}/{other}, width × batch size", display.two_way(pivot))
-              for other, pivot in r["two_way"].items()]
-    if r["parent"]:
-        parts += [(f"Learning curves: {r['parent_label']}", figures["curves"])] if "curves" in figures else []
-        parts += [(f"Confusion matrices: {r['parent_label']}", figures["confusion"])] if "confusion" in figures else []
-        parts += [(f"Per class: {r['parent_label']}", r["per_class"])] if r["per_class"] is not None else []
-    if len(r["tests"]):
-        parts.append(("McNemar per run", display.mcnemar_runs(r["tests"], r["pairs"], columns)))
-    unfinished = tables.unfinished(r["pairs"])
+              for other, pivot in r.two_way.items()]
+    if r.parent:
+        parts += [(f"Learning curves: {r.parent_label}", figures["curves"])] if "curves" in figures else []
+        parts += [(f"Confusion matrices: {r.parent_label}", figures["confusion"])] if "confusion" in figures else []
+        parts += [(f"Per class: {r.parent_label}", r.per_class)] if r.per_class is not None else []
+    if len(r.tests):
+        parts.append(("McNemar per run", display.mcnemar_runs(r.tests, r.pairs, columns)))
+    unfinished = tables.unfinished(r.pairs)
     if len(unfinished):
         parts.append(("Failed and running runs", display.unfinished(unfinished, columns, fws)))
-    if r["notes"]:
-        parts.append(("Notes", r["notes"]))
-    return parts + [("Method", render.method(r["margin_pp"], r["parity_bound"] if len(r["parity"]) else None,
-                                             r["multiplicity"]))]
+    if r.notes:
+        parts.append(("Notes", r.notes))
+    return parts + [("Method", render.method(r.margin_pp, r.parity_bound if len(r.parity) else None,
+                                             r.multiplicity))]
 
 
 def written_line(out, files, figures):
@@ -202,24 +233,24 @@ def main(argv=None, reports_root=REPORTS_ROOT):
     else:
         files, hint = _logged(result, out, formats, args.tracking_uri)
     print("\n".join(summary(result, hint)))
-    print(written_line(out, files, list(result["figures"].values())))
+    print(written_line(out, files, list(result.figures.values())))
     return 0
 
 
 def _logged(result, out, formats, tracking_uri):
     """Write the report inside a run of the reports experiment, log its files there; (files, UI hint)."""
     client = mlflow.MlflowClient(tracking_uri)
-    experiment_id = reports_experiment(client, result["experiments"], tracking_uri)
+    experiment_id = reports_experiment(client, result.experiments, tracking_uri)
     run = client.create_run(experiment_id, run_name="report", tags={names.ROLE: names.ROLE_REPORT})
     run_id, status = run.info.run_id, "FAILED"
     try:
         hint = names.view_hint(tracking_uri, experiment_id)
         files = write(result, out, formats, hint)
-        client.log_param(run_id, "experiments", ",".join(result["experiments"]))
-        client.log_param(run_id, "margin_pp", result["margin_pp"])
-        client.log_param(run_id, "parity_bound", result["parity_bound"])
-        client.log_param(run_id, "multiplicity", result["multiplicity"])
-        for path in files + list(result["figures"].values()):
+        client.log_param(run_id, "experiments", ",".join(result.experiments))
+        client.log_param(run_id, "margin_pp", result.margin_pp)
+        client.log_param(run_id, "parity_bound", result.parity_bound)
+        client.log_param(run_id, "multiplicity", result.multiplicity)
+        for path in files + list(result.figures.values()):
             client.log_artifact(run_id, str(path))
         status = "FINISHED"
     finally:

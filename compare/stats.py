@@ -141,7 +141,7 @@ def _t_ratio(gap, se):
         return np.where(gap == 0, 0.0, gap / se)
 
 
-def t_tests(n, mean, se, df, margin, level=LEVEL):
+def t_tests(n, mean, se, df, *, margin, level=LEVEL):
     """Vectorised over configs: (low, high, p_diff, p_tost) of means with standard errors `se` on `df`
     degrees of freedom (n − 1 per config, or a pooled df): the two-sided t-interval, the paired t-test
     against 0 and the TOST p-value against ±margin. NaN where n < 1 or the error is unknown."""

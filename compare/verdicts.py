@@ -54,13 +54,13 @@ def _mcnemar(tests, pairs, other):
                          "mcnemar_runs": grouped["p"].count(), "mcnemar_below": grouped["below"].sum()})
 
 
-def _rows(pairs, other, margin_pp, tests, found):
+def _rows(pairs, other, margin_pp, tests, *, found):
     n, mean, var = moments(pairs, delta(other))
     se, df = found["delta"].errors(n.values, var.values)
-    low, high, p_diff, p_tost = stats.t_tests(n.values, mean.values, se, df, margin_pp)
+    low, high, p_diff, p_tost = stats.t_tests(n.values, mean.values, se, df, margin=margin_pp)
     n_r, mean_r, var_r = moments(_log_ratios(pairs, other), "_log")
     se_r, df_r = found["ratio"].errors(n_r.values, var_r.values)
-    r_low, r_high, _, _ = stats.t_tests(n_r.values, mean_r.values, se_r, df_r, 1.0)
+    r_low, r_high, _, _ = stats.t_tests(n_r.values, mean_r.values, se_r, df_r, margin=1.0)
     table = pd.DataFrame({"vs": other, "n": n.values, "delta_pp": mean.values, "delta_lo": low, "delta_hi": high,
                           "delta_sd": se * np.sqrt(n.values), "p_diff": p_diff, "p_tost": p_tost,
                           "time_ratio": np.exp(mean_r.values), "ratio_lo": np.exp(r_low), "ratio_hi": np.exp(r_high),
@@ -74,11 +74,11 @@ def _rows(pairs, other, margin_pp, tests, found):
     return table.rename_axis(list(KEYS)).reset_index()
 
 
-def comparisons(pairs, tests=None, margin_pp=0.2, multiplicity="bh", found=None, advice=True):
+def comparisons(pairs, tests=None, margin_pp=0.2, multiplicity="bh", *, found=None, advice=True):
     """The comparison table (see the module docstring); `tests` is the McNemar table of `mcnemar.tests`,
     `found` the `spreads(pairs)` when already computed; `advice=False` leaves `seeds_80` NaN (simulations)."""
     found = found or spreads(pairs)
-    parts = [_rows(pairs, other, margin_pp, tests, found[other]) for other in others(pairs)]
+    parts = [_rows(pairs, other, margin_pp, tests, found=found[other]) for other in others(pairs)]
     parts = [p[(p["n"] > 0) | (p["ratio_n"] > 0)] for p in parts]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(COLUMNS))
     table = table[list(COLUMNS)]

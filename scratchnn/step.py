@@ -146,7 +146,7 @@ def update_in_product(r, delta, ones):
                 lambda: gemv_call(r.gemv, a=delta.T, trans=1, x=ones, y=r.b, alpha=-1.0, beta=1.0))()
 
 
-def _outer_call(r, delta, C, alpha=1.0, beta=0.0):
+def _outer_call(r, delta, C, *, alpha=1.0, beta=0.0):
     """The gemm call C^T <- beta C^T + alpha A_prev Delta^T, for C = dW (BP3.2) or W (S1)."""
     a, trans = operand(r.A_prev)
     return gemm_call(r.gemm, a=a, trans_a=trans, b=delta.T, c=C.T, alpha=alpha, beta=beta)

@@ -114,9 +114,9 @@ def test_real_tiny_sweep_end_to_end(data_root, tmp_path):
                     f"mlflow.tracking_uri={uri}", "mlflow.experiment=tiny"])
             train_config(cfg, name=f"width={width}")
     r = report.build(["tiny"], uri, tmp_path / "r")
-    assert r["tests"]["n_test"].tolist() == [500, 500]  # McNemar from the real predictions.csv
-    assert r["columns"] == ["width"] and set(r["figures"]) >= {"curves", "confusion", "forest", "accuracy"}
-    assert "keras" in r["summary"]["settings"] and "jit_compile" in r["summary"]["settings"]["keras"]
+    assert r.tests["n_test"].tolist() == [500, 500]  # McNemar from the real predictions.csv
+    assert r.columns == ["width"] and set(r.figures) >= {"curves", "confusion", "forest", "accuracy"}
+    assert "keras" in r.summary["settings"] and "jit_compile" in r.summary["settings"]["keras"]
     assert report.main(["--experiment", "tiny", "--tracking-uri", uri, "--out", str(tmp_path / "r"), "--no-log"]) == 0
     assert (tmp_path / "r" / "per_config.csv").read_text().count("\n") == 3
     md = (tmp_path / "r" / "report.md").read_text()
@@ -141,7 +141,7 @@ def test_old_runs_without_parent_params_or_config_tags(tmp_path):
     assert row[delta("keras")] == pytest.approx(10.0) and row[ratio("keras")] == 0.5
     assert row.config_id == "mnist|2|64|tanh|32|0.05|sgd"
     r = report.build(["old"], uri, tmp_path / "r")  # no predictions.csv: a note, no McNemar
-    assert r["comparisons"]["mcnemar_runs"].tolist() == [0] and any("no predictions.csv" in n for n in r["notes"])
+    assert r.comparisons["mcnemar_runs"].tolist() == [0] and any("no predictions.csv" in n for n in r.notes)
 
 
 def _report(uri, experiment):

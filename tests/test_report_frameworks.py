@@ -42,12 +42,12 @@ def stores(tmp_path_factory):
 def test_three_frameworks_each_get_columns_and_comparisons(stores):
     uri, root = stores
     r = report.build(["trio"], uri, root / "trio")
-    assert frameworks(r["pairs"]) == list(names.FRAMEWORKS) and r["columns"] == ["width"]
-    rows = r["comparisons"].set_index(["config_id", "vs"])
+    assert frameworks(r.pairs) == list(names.FRAMEWORKS) and r.columns == ["width"]
+    rows = r.comparisons.set_index(["config_id", "vs"])
     # seed 2's parent FAILED for torch alone: still a scratchnn-keras sample; B never asked for keras
     assert rows["n"].to_dict() == {("A", "keras"): 3, ("A", "torch"): 2, ("B", "torch"): 1}
     assert rows.loc[("A", "keras"), "delta_pp"] == pytest.approx(0.0) and rows.loc[("A", "torch"), "time_ratio"] == 0.5
-    shown = display.per_config(r["table"], r["columns"], frameworks(r["pairs"]))
+    shown = display.per_config(r.table, r.columns, frameworks(r.pairs))
     assert shown.columns.tolist() == ["width", "seeds", "scratchnn acc %", "scratchnn fit s", "keras acc %",
                                       "keras fit s", "torch acc %", "torch fit s"]
     assert shown["keras acc %"].tolist() == ["91.00 ± 1.00", "not run"] and shown["torch acc %"][1] == "94.00"

@@ -55,8 +55,8 @@ def test_the_report_opens_with_the_grid_answer_and_the_seeds_advice(grid_report)
 
 def test_mcnemar_from_the_logged_counts_without_downloads(grid_report):
     r, out, _ = grid_report
-    assert len(r["tests"]) == 12 and set(r["tests"]["b"]) == {30, 31, 32} and r["tests"]["n_test"].eq(10000).all()
-    assert not any(note.startswith("McNemar") for note in r["notes"])  # the children have no predictions
+    assert len(r.tests) == 12 and set(r.tests["b"]) == {30, 31, 32} and r.tests["n_test"].eq(10000).all()
+    assert not any(note.startswith("McNemar") for note in r.notes)  # the children have no predictions
     assert not list((out / report.CACHE).rglob(names.PREDICTIONS))
 
 

@@ -116,8 +116,8 @@ def test_figures_follow_what_varies(tmp_path):
     for seed in (0, 1):
         add_pair(client, experiment, params(seed=seed), {"scratchnn": done(0.9, 1.0), "keras": done(0.8, 2.0)})
     r = report.build(["one"], uri, tmp_path / "r")
-    assert r["columns"] == [] and set(r["figures"]) == {"forest"} and r["two_way"] == {}
-    assert display.verdicts(r["comparisons"], r["table"], [])["config"][0].startswith(
+    assert r.columns == [] and set(r.figures) == {"forest"} and r.two_way == {}
+    assert display.verdicts(r.comparisons, r.table, [])["config"][0].startswith(
         "dataset=mnist, depth=1, width=32")
 
 

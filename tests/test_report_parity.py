@@ -66,7 +66,7 @@ def test_the_report_flags_exactly_what_the_runs_were_checked_to_part(tmp_path):
         checked(client, parent, **{fw: dev if step is None else (dev, step) for fw, (dev, step) in written.items()})
 
     r, _ = built(tmp_path, "edges", fill)
-    assert r["parity"].set_index("vs")["parity_flagged"].to_dict() == {"keras": False, "torch": True}
+    assert r.parity.set_index("vs")["parity_flagged"].to_dict() == {"keras": False, "torch": True}
 
 
 def test_within_the_bound_a_column_and_no_flag(tmp_path):
@@ -77,7 +77,7 @@ def test_within_the_bound_a_column_and_no_flag(tmp_path):
                         keras=dev)
 
     r, out = built(tmp_path, "within", fill)
-    assert r["parity"][["config_id", "parity_seeds", "parity_dev", "parity_flagged"]].values.tolist() == [
+    assert r.parity[["config_id", "parity_seeds", "parity_dev", "parity_flagged"]].values.tolist() == [
         ["w32", 2, 8.4e-7, False], ["w64", 2, 3e-7, False]]
     md = (out / "report.md").read_text()
     rows = md_table(md, "width")
@@ -109,7 +109,7 @@ def fill_beyond(client, experiment):
 
 def test_beyond_the_bound_the_config_is_flagged_beside_that_frameworks_verdict(tmp_path):
     r, out = built(tmp_path, "beyond", fill_beyond)
-    flagged = r["parity"].set_index(["config_id", "vs"])["parity_flagged"].to_dict()
+    flagged = r.parity.set_index(["config_id", "vs"])["parity_flagged"].to_dict()
     assert flagged == {("A", "keras"): False, ("A", "torch"): True, ("C", "keras"): False, ("C", "torch"): True}
     md = (out / "report.md").read_text()
     cells = {(row["width"], row["vs"]): row[display.PARITY_COLUMN] for row in md_table(md, "width")}
@@ -143,7 +143,7 @@ def test_the_bound_is_an_option(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "parity: 1 config(s) where torch parts from scratchnn beyond 0.01: width=128, dropout=0 (inf, from step 1)" \
         in out  # 3.1e-3 is within 1e-2; a non-finite deviation never is
-    assert r["parity"]["parity_flagged"].tolist() == [False, False, False, True]
+    assert r.parity["parity_flagged"].tolist() == [False, False, False, True]
     uri = f"sqlite:///{tmp_path / 'm.db'}"  # where a regressed check would go next: never the project's mlflow.db
     with pytest.raises(SystemExit) as exit_:
         report.main(["--experiment", "loose", "--tracking-uri", uri, "--out", str(tmp_path / "zero"),
@@ -159,8 +159,8 @@ def test_without_parity_metrics_no_column(tmp_path):
             pair(client, experiment, params(seed=seed), config_id="A")
 
     r, out = built(tmp_path, "unchecked", fill)
-    assert r["parity"].empty and r["summary"]["parity"] == {}
-    assert r["pairs"][runs.parity_dev("keras")].isna().all()  # NaN in the rows: not checked
+    assert r.parity.empty and r.summary["parity"] == {}
+    assert r.pairs[runs.parity_dev("keras")].isna().all()  # NaN in the rows: not checked
     md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "verdict" in md_table(md, "config")[0] and display.PARITY_COLUMN not in md_table(md, "config")[0]
     for text in (md, html):

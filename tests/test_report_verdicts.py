@@ -21,10 +21,10 @@ def verdict_report(tmp_path_factory):
 
 def test_known_verdicts_and_mcnemar(verdict_report):
     r, _, _ = verdict_report
-    table = r["comparisons"].set_index("config_id")
+    table = r.comparisons.set_index("config_id")
     assert table["verdict"].to_dict() == {"same": stats.EQUIVALENT, "gap": stats.DIFFERENT,
                                           "single": stats.SINGLE, "wide": stats.INCONCLUSIVE}
-    tests = r["tests"].merge(r["pairs"][["run_id", "config_id", "seed"]], on="run_id").set_index(["config_id", "seed"])
+    tests = r.tests.merge(r.pairs[["run_id", "config_id", "seed"]], on="run_id").set_index(["config_id", "seed"])
     assert tests.loc[("same", 0), "p"] == 1.0 and tests.loc[("same", 0), ["b", "c"]].tolist() == [0, 0]
     assert tests.loc[("same", 1), ["b", "c"]].tolist() == [1, 0]
     assert ((tests.loc["gap", "p"] < 1e-3).all()
@@ -36,23 +36,23 @@ def test_known_verdicts_and_mcnemar(verdict_report):
     # BH over the three comparisons with 3 seeds, each family on its own; spreads 0.01 to 0.5 pp: not pooled
     assert table["p_diff_adj"].notna().sum() == 3 and table.loc["gap", "p_diff_adj"] == pytest.approx(
         min(1, 3 / 1 * table.loc["gap", "p_diff"]))  # the smallest of three p-values, times m / rank
-    assert not r["spreads"]["keras"]["delta"].pooled and "Bartlett" in r["spreads"]["keras"]["delta"].why
+    assert not r.spreads["keras"]["delta"].pooled and "Bartlett" in r.spreads["keras"]["delta"].why
     assert table.loc["wide", "seeds_80"] > 3 and np.isnan(table.loc["gap", "seeds_80"])  # advice where inconclusive
 
 
 def test_time_ratio_intervals_and_overview(verdict_report):
     """The three 3-seed configs have the same log-ratio spread: pooled, 6 degrees of freedom."""
     r, _, _ = verdict_report
-    gap = r["comparisons"].set_index("config_id").loc["gap"]
+    gap = r.comparisons.set_index("config_id").loc["gap"]
     logs = np.log([1.0 / 2, 1.1 / 2, 1.2 / 2])
     half = stats.stats.t.ppf(0.975, 6) * logs.std(ddof=1) / np.sqrt(3)  # pooled variance = each config's own
     assert (gap["time_ratio"], gap["ratio_lo"], gap["ratio_hi"]) == pytest.approx(
         (np.exp(logs.mean()), np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
-    assert r["spreads"]["keras"]["ratio"].pooled and r["spreads"]["keras"]["ratio"].df == 6
-    overview = r["summary"]["overview"]["keras"]
+    assert r.spreads["keras"]["ratio"].pooled and r.spreads["keras"]["ratio"].df == 6
+    overview = r.summary["overview"]["keras"]
     assert overview["verdicts"] == {stats.EQUIVALENT: 1, stats.DIFFERENT: 1, stats.INCONCLUSIVE: 1, stats.SINGLE: 1}
     assert overview["family"] == 3
-    answer = r["grid"]["keras"]
+    answer = r.grid["keras"]
     assert answer["ratio"]["lo"] < answer["ratio"]["mean"] < answer["ratio"]["hi"] and answer["ratio"]["k"] == 4
 
 
@@ -90,6 +90,6 @@ def test_margin_changes_the_verdict(verdict_report, tmp_path):
     """The same 2 pp gap is equivalent within a 5 pp margin."""
     uri = verdict_report[2]
     r = report.build(["verdicts"], uri, tmp_path / "r", margin_pp=5.0)
-    assert r["comparisons"].set_index("config_id").loc["gap", "verdict"] == stats.EQUIVALENT
+    assert r.comparisons.set_index("config_id").loc["gap", "verdict"] == stats.EQUIVALENT
     assert (tmp_path / "r" / "cache").is_dir()  # predictions cached in the output folder
     assert len(load_pairs(search("verdicts", uri))) == 10
