@@ -49,7 +49,7 @@ def run_details(pairs, parent_id, cache, tracking_uri):
     return matrices, histories, notes
 
 
-def sweep(r, out, margin_pp):
+def sweep(r, out):
     """{key: path} of the figures over the configs: the forest plot, the time ratio heat map, accuracy by axis."""
     from . import plots
 
@@ -63,7 +63,7 @@ def sweep(r, out, margin_pp):
         configs = shown.merge(r.table, on=list(verdicts.KEYS), how="left").to_dict("records")
         labels = [f"{label(c, r.columns)} vs {c['vs']}" for c in configs]
     if len(shown):
-        plots.forest(shown, labels, margin_pp, out / "forest_delta_acc.png")
+        plots.forest(shown, labels, r.margin_pp, out / "forest_delta_acc.png")
         figures["forest"] = out / "forest_delta_acc.png"
     if r.two_way:
         plots.ratio_heatmaps(r.two_way, out / "time_ratio_heatmap.png")

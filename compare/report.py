@@ -79,7 +79,7 @@ def build(experiments, tracking_uri, out, *, run_id=None, stale_after_s=STALE_AF
         hints={e: names.view_hint(tracking_uri, i)
                for e, i in pairs[["experiment", "experiment_id"]].drop_duplicates().values},
         notes=notes)
-    r.figures = figures.sweep(r, out, margin_pp)
+    r.figures = figures.sweep(r, out)
     r.parent = figures.chosen_run(pairs, r.summary, run_id)
     if r.parent:
         matrices, histories, more = figures.run_details(pairs, r.parent, out / CACHE, tracking_uri)

@@ -13,6 +13,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from experiments.locations import sqlite_file
+
 ACTIVE = "active"  # mlflow.entities.LifecycleStage.ACTIVE: the runs search_runs shows by default
 MINE = "experiment_id = {experiment:d} AND lifecycle_stage = '" + ACTIVE + "'"  # an int id: nothing to quote
 RUNS = ("SELECT run_uuid, experiment_id, status, artifact_uri, start_time, end_time FROM runs "
@@ -25,7 +27,7 @@ TABLES = {"metrics": ("latest_metrics", "t.value, t.is_nan"), "params": ("params
 
 def sql_engine(tracking_uri):
     """A SQLAlchemy engine on a `sqlite:///` store (its URI is a SQLAlchemy URL), else None."""
-    if not tracking_uri.startswith("sqlite:///"):
+    if sqlite_file(tracking_uri) is None:
         return None
     import sqlalchemy  # MLflow's own dependency for such stores
 
