@@ -17,9 +17,11 @@ import pandas as pd
 
 from compare import verdicts
 
-try:  # the grid-level answer exists from issue 25 on
+try:  # the grid-level answer (compare.grid and verdicts.spreads) exists from issue 25 on
     from compare import grid
 except ImportError:  # pragma: no cover - older code
+    grid = None
+if not hasattr(verdicts, "spreads"):  # pragma: no cover - older code, whatever `compare.grid` resolved to
     grid = None
 
 MARGIN = 0.2
