@@ -6,6 +6,7 @@ import time
 
 from mlflow.data import from_numpy
 from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 
 from . import names, ui_links
 from .signals import deferred
@@ -25,9 +26,23 @@ def dataset_inputs(data, name):
     return inputs
 
 
-def log_inputs(client, run_id, inputs):
-    with deferred():
-        client.log_inputs(run_id, datasets=inputs)
+LOG_INPUTS_ATTEMPTS = 3
+
+
+def log_inputs(client, run_id, inputs, attempts=LOG_INPUTS_ATTEMPTS):
+    """Log the run's dataset inputs. A store adds a data set to an experiment by looking for it and
+    inserting it if absent, so two jobs of a sweep that log the same data set at the same moment
+    both insert it and the later fails its unique key (sqlite: `UNIQUE constraint failed: datasets...`).
+    That write was rolled back whole; written again, it finds the data set and links the run to it."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with deferred():
+                client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException:
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def save_comparison_view(client, experiment_id, swept_keys, frameworks):

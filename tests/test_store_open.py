@@ -3,13 +3,12 @@ gets the experiment (MlflowClient opens its store, and creates a new file's tabl
 
 import subprocess
 import sys
-import time
 
 import mlflow
 import pytest
 
 from experiments.config import PROJECT_ROOT
-from harness import environment
+from harness import environment, wait_for
 
 OPEN = """
 import sys, time
@@ -17,6 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from experiments import tracking
 go = Path(sys.argv[2])
+(go.parent / f"ready-{sys.argv[3]}").touch()
 while not go.exists():
     time.sleep(0.001)
 client, experiment_id = tracking.connect(OmegaConf.create({"tracking_uri": sys.argv[1], "experiment": "together"}))
@@ -29,9 +29,11 @@ print(experiment_id)
 @pytest.mark.e2e
 def test_four_processes_opening_a_new_sqlite_store_together_all_get_one_experiment(tmp_path):
     uri, go = f"sqlite:///{tmp_path / 'new.db'}", tmp_path / "go"
-    processes = [subprocess.Popen([sys.executable, "-c", OPEN, uri, str(go)], cwd=PROJECT_ROOT, env=environment(),
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
-    time.sleep(3)  # every process is waiting for the file, its imports done
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN, uri, str(go), str(i)], cwd=PROJECT_ROOT,
+                                  env=environment(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for i in range(4)]
+    wait_for(lambda: len(list(tmp_path.glob("ready-*"))) == 4 or any(p.poll() is not None for p in processes),
+             what="every process waiting for the file, its imports done")
     go.touch()
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in processes]
     assert [code for code, _, _ in results] == [0] * 4, [err[-1500:] for _, _, err in results]
