@@ -274,3 +274,18 @@ def test_reasons_skip_sqlalchemys_asides():
                "flush is occurring prematurely)\n(sqlite3.OperationalError) database is locked\n[SQL: INSERT INTO "
                "metrics]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)")
     assert reason(RuntimeError(message)) == "RuntimeError: (sqlite3.OperationalError) database is locked"
+
+
+def test_the_error_line_of_a_job_skips_sqlalchemys_asides_and_keeps_a_list_whole():
+    from experiments.errors import error_text, reason
+    from experiments.job import JobError
+
+    message = ("(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this "
+               "flush is occurring prematurely)\n(sqlite3.OperationalError) database is locked\n[SQL: UPDATE runs "
+               "SET status=?\nWHERE runs.run_uuid = ?]\n[parameters: ('FAILED', 'e104')]\n"
+               "(Background on this error at: https://sqlalche.me/e/21/e3q8)")
+    locked = JobError(reason(RuntimeError(message)), "MlflowException", message)
+    assert error_text(locked) == "error: RuntimeError: (sqlite3.OperationalError) database is locked"
+    mirrors = "could not download mnist; tried:\nhttp://a: HTTP 404\nhttp://b: timed out"
+    assert error_text(JobError("DownloadError: http://b: timed out", "DownloadError", mirrors)).splitlines() == [
+        "error: DownloadError: could not download mnist; tried:", "http://a: HTTP 404", "http://b: timed out"]
